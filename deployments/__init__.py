@@ -1,0 +1,1 @@
+"""One module per Ray Serve deployment of the RAG graph."""

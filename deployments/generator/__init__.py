@@ -1,0 +1,1 @@
+"""Generator stage: vLLM through ray.serve.llm, or an announced extractive fallback."""

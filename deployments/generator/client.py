@@ -1,0 +1,60 @@
+"""The supervisor's view of the generator: one ``generate`` for either deployment kind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Literal
+
+from deployments.errors import StageUnavailableError
+from deployments.generator.config import GeneratorConfig
+from deployments.generator.prompt import build_messages
+from deployments.types import Generation, Hit
+
+
+class GeneratorClient:
+    """Calls the ``Generator`` deployment through its handle.
+
+    Args:
+        handle: Handle of the ``Generator`` deployment (LLMServer or ExtractiveGenerator).
+        cfg: Generator settings (model id, sampling, passage length).
+        kind: Which deployment the handle points at.
+    """
+
+    def __init__(self, handle, cfg: GeneratorConfig, kind: Literal["vllm", "extractive"]) -> None:
+        self._handle = handle
+        self._cfg = cfg
+        self.kind = kind
+
+    async def generate(self, query: str, hits: Sequence[Hit]) -> Generation:
+        if self.kind == "extractive":
+            return await self._handle.generate.remote(query, list(hits))
+        try:
+            return await asyncio.wait_for(self._chat(query, hits), self._cfg.request_timeout_s)
+        except TimeoutError as exc:
+            raise StageUnavailableError(
+                f"the LLM did not answer within generator.request_timeout_s="
+                f"{self._cfg.request_timeout_s}s; retry, or raise the timeout",
+                param=None,
+            ) from exc
+
+    async def _chat(self, query: str, hits: Sequence[Hit]) -> Generation:
+        from ray.serve.llm.openai_api_models import ChatCompletionRequest, ErrorResponse
+
+        request = ChatCompletionRequest(
+            model=self._cfg.served_model_id,
+            messages=build_messages(query, hits, max_chars=self._cfg.max_passage_chars),
+            max_tokens=self._cfg.max_tokens,
+            temperature=self._cfg.temperature,
+            stream=False,
+        )
+        async for response in self._handle.options(stream=True).chat.remote(request, None):
+            if isinstance(response, ErrorResponse):
+                raise StageUnavailableError(f"the LLM failed: {response.error.message}")
+            return Generation(
+                answer=(response.choices[0].message.content or "").strip(),
+                generator="vllm",
+                model=self._cfg.served_model_id,
+                completion_tokens=response.usage.completion_tokens if response.usage else None,
+            )
+        raise StageUnavailableError("the LLM returned no response")

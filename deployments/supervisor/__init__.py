@@ -1,0 +1,1 @@
+"""Agent supervisor: a LangGraph StateGraph driving the other stages."""

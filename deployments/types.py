@@ -1,0 +1,106 @@
+"""Typed values passed between stages (over Ray handles, so plain picklable dataclasses)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Route = Literal["simple", "complex", "comparative"]
+SearchMode = Literal["dense", "bm25", "hybrid"]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document to ingest. ``doc_id`` is already resolved (given, or a content hash)."""
+
+    doc_id: str
+    text: str
+    title: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One piece of a document, the unit that is embedded, searched and cited."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def search_text(self) -> str:
+        """What the encoders and BM25 see: the title gives a chunk its context."""
+        return f"{self.title}\n{self.text}" if self.title else self.text
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its first-stage score (higher is better).
+
+    ``token_blob`` holds the chunk's compressed passage token vectors (see
+    ``deployments.reranker.codec``) when the retriever was asked for them.
+    """
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    text: str
+    score: float
+    token_blob: str | None = None
+
+    def without_tokens(self) -> Hit:
+        return Hit(self.chunk_id, self.doc_id, self.title, self.text, self.score, None)
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """What the query rewriter produced for one query."""
+
+    original: str
+    query: str
+    route: Route
+    sub_queries: tuple[str, ...] = ()
+    expansions: tuple[str, ...] = ()
+
+    @property
+    def search_queries(self) -> tuple[str, ...]:
+        """Queries to retrieve with: the rewritten query, then sub-questions."""
+        seen: dict[str, None] = {self.query: None}
+        for q in self.sub_queries:
+            seen.setdefault(q, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """Outcome of one ingestion call."""
+
+    stored: int
+    skipped: int
+    chunks: int
+    ids: list[str]
+    skipped_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """An answer and which generator produced it."""
+
+    answer: str
+    generator: Literal["vllm", "extractive"]
+    model: str | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the supervisor returns for one query."""
+
+    answer: str
+    citations: list[Hit]
+    generator: Literal["vllm", "extractive"]
+    route: Route
+    timings_ms: dict[str, float]
+    sub_queries: tuple[str, ...] = ()

@@ -1,0 +1,1 @@
+"""Composition of the deployments into one Ray Serve application, and its tools."""

@@ -1,0 +1,51 @@
+"""Small HTTP client of the graph's API, shared by the command-line tools."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+import httpx
+
+DEFAULT_URL = os.environ.get("RAG_URL", "http://127.0.0.1:8000")
+
+
+class ApiError(RuntimeError):
+    """The service answered with an error body, or could not be reached."""
+
+
+def post(url: str, path: str, body: dict[str, Any], *, timeout_s: float = 300.0) -> dict:
+    """POST JSON and return the JSON reply; raise ApiError with the service's message."""
+    try:
+        reply = httpx.post(url.rstrip("/") + path, json=body, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise ApiError(f"cannot reach {url}: {exc}; is the graph running (serve run "
+                       "serve_config.yaml)?") from exc
+    data = reply.json() if reply.headers.get("content-type", "").startswith("application/json") else {}
+    if reply.status_code >= 400:
+        err = data.get("error", {}) if isinstance(data, dict) else {}
+        raise ApiError(f"HTTP {reply.status_code}: {err.get('message') or reply.text[:500]}")
+    return data
+
+
+def wait_ready(url: str, *, timeout_s: float = 600.0, interval_s: float = 2.0) -> None:
+    """Poll ``GET /healthz`` until every deployment is ready, or raise ApiError."""
+    deadline = time.monotonic() + timeout_s
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        try:
+            reply = httpx.get(url.rstrip("/") + "/healthz", timeout=10)
+            if reply.status_code == 200:
+                return
+            last = reply.text[:300]
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        time.sleep(interval_s)
+    raise ApiError(f"{url} was not ready after {timeout_s:.0f}s (last: {last})")
+
+
+def die(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(1)
