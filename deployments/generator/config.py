@@ -40,7 +40,7 @@ class GeneratorConfig(BaseModel):
         default=0.0, ge=0, le=1, description="GPU share of the LLM replica (0 on CPU)."
     )
     engine_kwargs: dict[str, Any] = Field(
-        default_factory=lambda: {"max_model_len": 2048, "gpu_memory_utilization": 0.15},
+        default_factory=lambda: {"max_model_len": 2048, "gpu_memory_utilization": 0.2},
         description="Passed to vLLM's engine. On CPU, gpu_memory_utilization is the fraction "
         "of host memory reserved for the KV cache.",
     )

@@ -41,6 +41,9 @@ def llm_config(cfg: GeneratorConfig, model_source: str):
         deployment_config={
             "autoscaling_config": {"min_replicas": 1, "max_replicas": 1},
             "health_check_timeout_s": 60,
+            # The engine's bundle carries the CPUs; the replica shim beside it asks for none
+            # (LLMServer adds the replica's share to the first bundle).
+            "ray_actor_options": {"num_cpus": 0},
         },
         log_engine_metrics=True,
     )

@@ -39,7 +39,6 @@ async def ingest_documents(
         if doc.doc_id in seen:
             skipped_ids.append(doc.doc_id)
         else:
-            seen.add(doc.doc_id)
             new.append(doc)
     chunks = chunker.split_all(new)
     if chunks:

@@ -1,0 +1,150 @@
+"""GeneratorClient over fake handles (no Ray)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import types
+from dataclasses import dataclass
+
+import pytest
+
+from deployments.errors import StageUnavailableError
+from deployments.generator.client import GeneratorClient
+from deployments.generator.config import GeneratorConfig
+from deployments.generator.prompt import build_messages
+from deployments.types import Generation, Hit
+
+HITS = (Hit("c1", "d1", "T", "Milvus stores vectors.", 0.9),)
+
+
+class _Method:
+    """``handle.<method>`` with a ``.remote(...)`` that records its arguments."""
+
+    def __init__(self, result) -> None:
+        self._result = result
+        self.calls: list[tuple] = []
+
+    def remote(self, *args):
+        self.calls.append(args)
+        return self._result(*args)
+
+
+class ExtractiveHandle:
+    def __init__(self) -> None:
+        async def generate(query, hits):
+            return Generation(answer=f"{query} -> {len(hits)}", generator="extractive")
+
+        self.generate = _Method(generate)
+
+
+def test_extractive_kind_forwards_query_and_hits() -> None:
+    handle = ExtractiveHandle()
+    client = GeneratorClient(handle, GeneratorConfig(mode="extractive"), "extractive")
+
+    out = asyncio.run(client.generate("Where are vectors?", HITS))
+
+    assert out == Generation(answer="Where are vectors? -> 1", generator="extractive")
+    assert handle.generate.calls == [("Where are vectors?", list(HITS))]
+    assert isinstance(handle.generate.calls[0][1], list)  # picklable list, not a tuple view
+
+
+# -- vLLM kind ----------------------------------------------------------------------------
+# ``ray.serve.llm.openai_api_models`` imports vLLM (~15 s on this machine); these tests
+# replace it with the two classes the client uses. The e2e tests run the real ones.
+
+
+@dataclass
+class FakeChatRequest:
+    model: str
+    messages: list
+    max_tokens: int
+    temperature: float
+    stream: bool
+
+
+class FakeErrorResponse:
+    def __init__(self, message: str) -> None:
+        self.error = types.SimpleNamespace(message=message)
+
+
+def _response(content: str | None, completion_tokens: int | None = 7):
+    usage = None if completion_tokens is None else types.SimpleNamespace(
+        completion_tokens=completion_tokens
+    )
+    message = types.SimpleNamespace(content=content)
+    return types.SimpleNamespace(choices=[types.SimpleNamespace(message=message)], usage=usage)
+
+
+class ChatHandle:
+    """``handle.options(stream=True).chat.remote(request, None)`` yielding ``items``."""
+
+    def __init__(self, items, *, hang: bool = False) -> None:
+        self.items, self.hang = items, hang
+        self.options_seen: list[dict] = []
+        self.requests: list = []
+        self.chat = self  # options(...) returns self, so .chat.remote is self.remote
+
+    def options(self, **kwargs):
+        self.options_seen.append(kwargs)
+        return self
+
+    def remote(self, request, raw_request):
+        assert raw_request is None
+        self.requests.append(request)
+        return self._stream()
+
+    async def _stream(self):
+        if self.hang:
+            await asyncio.Event().wait()
+        for item in self.items:
+            yield item
+
+
+@pytest.fixture
+def fake_openai_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("ray.serve.llm.openai_api_models")
+    module.ChatCompletionRequest = FakeChatRequest
+    module.ErrorResponse = FakeErrorResponse
+    monkeypatch.setitem(sys.modules, "ray.serve.llm.openai_api_models", module)
+
+
+def _vllm_client(handle, **cfg) -> GeneratorClient:
+    return GeneratorClient(handle, GeneratorConfig(model="/models/Qwen2.5-0.5B/", **cfg), "vllm")
+
+
+def test_vllm_kind_sends_a_grounded_chat_request(fake_openai_models) -> None:
+    handle = ChatHandle([_response("  Milvus. [1]  ", 5)])
+    client = _vllm_client(handle, max_tokens=64, temperature=0.2, max_passage_chars=60)
+
+    out = asyncio.run(client.generate("Where are vectors?", HITS))
+
+    assert out == Generation("Milvus. [1]", "vllm", "Qwen2.5-0.5B", 5)
+    assert handle.options_seen == [{"stream": True}]
+    (req,) = handle.requests
+    assert (req.model, req.max_tokens, req.temperature, req.stream) == (
+        "Qwen2.5-0.5B", 64, 0.2, False
+    )
+    assert req.messages == build_messages("Where are vectors?", HITS, max_chars=60)
+
+
+def test_vllm_missing_content_and_usage(fake_openai_models) -> None:
+    out = asyncio.run(_vllm_client(ChatHandle([_response(None, None)])).generate("q", HITS))
+    assert (out.answer, out.completion_tokens) == ("", None)
+
+
+@pytest.mark.parametrize(
+    ("items", "match"),
+    [([FakeErrorResponse("out of KV cache")], "the LLM failed: out of KV cache"),
+     ([], "no response")],
+)
+def test_vllm_errors_become_stage_unavailable(fake_openai_models, items, match: str) -> None:
+    with pytest.raises(StageUnavailableError, match=match) as info:
+        asyncio.run(_vllm_client(ChatHandle(items)).generate("q", HITS))
+    assert info.value.status_code == 503
+
+
+def test_vllm_timeout_names_the_setting(fake_openai_models) -> None:
+    client = _vllm_client(ChatHandle([], hang=True), request_timeout_s=0.01)
+    with pytest.raises(StageUnavailableError, match="generator.request_timeout_s=0.01s"):
+        asyncio.run(client.generate("q", HITS))

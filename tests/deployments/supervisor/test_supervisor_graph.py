@@ -1,0 +1,152 @@
+"""The supervisor graph driven by plain fake stage clients (no Ray)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from langgraph.graph import StateGraph
+
+from deployments.retriever.fusion import rrf_fuse
+from deployments.supervisor.graph import create_rag_graph
+from deployments.types import Generation, Hit, Rewrite
+
+TIMING_KEYS = {"rewrite", "retrieve", "rerank", "generate"}
+
+
+def _hit(cid: str, score: float = 1.0) -> Hit:
+    return Hit(cid, cid.split("#")[0], "", f"text {cid}", score, f"blob-{cid}")
+
+
+class FakeRewriter:
+    def __init__(self, rewrite: Rewrite) -> None:
+        self._rewrite = rewrite
+        self.calls: list[str] = []
+
+    async def rewrite(self, query: str) -> Rewrite:
+        self.calls.append(query)
+        return self._rewrite
+
+
+class FakeRetriever:
+    """Returns a scripted hit list per query; unknown queries get no hits."""
+
+    def __init__(self, lists: dict[str, list[Hit]]) -> None:
+        self._lists = lists
+        self.calls: list[list[str]] = []
+
+    async def retrieve(self, queries: list[str]) -> list[list[Hit]]:
+        self.calls.append(list(queries))
+        return [list(self._lists.get(q, [])) for q in queries]
+
+
+class FakeReranker:
+    """Reverses the candidates, so its effect is visible."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[Hit], int]] = []
+
+    async def rerank(self, query: str, hits: list[Hit], top_k: int) -> list[Hit]:
+        self.calls.append((query, list(hits), top_k))
+        return [h.without_tokens() for h in reversed(hits)][:top_k]
+
+
+class FakeGenerator:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[Hit]]] = []
+
+    async def generate(self, query: str, hits: Sequence[Hit]) -> Generation:
+        self.calls.append((query, list(hits)))
+        return Generation(answer=f"answer from {len(hits)} passages", generator="extractive")
+
+
+def _run(rewrite: Rewrite, lists: dict[str, list[Hit]], *, top_k: int = 3,
+         reranker: FakeReranker | None = None, fusion_k: int = 60):
+    rewriter, retriever, generator = FakeRewriter(rewrite), FakeRetriever(lists), FakeGenerator()
+    graph = create_rag_graph(rewriter=rewriter, retriever=retriever, reranker=reranker,
+                             generator=generator, fusion_k=fusion_k)
+    state = asyncio.run(graph.compile().ainvoke({"query": rewrite.original, "top_k": top_k}))
+    return state, rewriter, retriever, generator
+
+
+def test_factory_returns_an_uncompiled_graph() -> None:
+    graph = create_rag_graph(rewriter=FakeRewriter(Rewrite("q", "q", "simple")),
+                             retriever=FakeRetriever({}), reranker=None,
+                             generator=FakeGenerator())
+    assert isinstance(graph, StateGraph)
+    assert set(graph.nodes) == {"rewrite", "retrieve", "retrieve_each", "rerank", "generate"}
+
+
+def test_simple_route_retrieves_once_with_the_rewritten_query() -> None:
+    rewrite = Rewrite("how does rrf work", "How does RRF (reciprocal rank fusion) work?",
+                      "simple", sub_queries=("ignored on the simple route",))
+    hits = [_hit(f"d{i}#0000", 1.0 - i / 10) for i in range(5)]
+    reranker = FakeReranker()
+
+    state, rewriter, retriever, generator = _run(
+        rewrite, {rewrite.query: hits}, top_k=3, reranker=reranker
+    )
+
+    assert rewriter.calls == ["how does rrf work"]
+    assert retriever.calls == [[rewrite.query]]
+    assert state["stages"] == ["rewrite", "retrieve", "rerank", "generate"]
+    assert state["candidates"] == hits
+    assert reranker.calls == [(rewrite.query, hits, 3)]
+    assert [h.chunk_id for h in state["hits"]] == ["d4#0000", "d3#0000", "d2#0000"]
+    assert generator.calls == [("how does rrf work", state["hits"])]
+    assert state["generation"].answer == "answer from 3 passages"
+    assert set(state["timings_ms"]) == TIMING_KEYS
+    assert all(v >= 0 for v in state["timings_ms"].values())
+
+
+@pytest.mark.parametrize("route", ["complex", "comparative"])
+def test_sub_queries_are_retrieved_in_one_call_and_fused(route: str) -> None:
+    rewrite = Rewrite("milvus vs faiss", "Milvus versus FAISS", route,
+                      sub_queries=("What is Milvus?", "What is FAISS?", "Milvus versus FAISS"))
+    lists = {
+        "Milvus versus FAISS": [_hit("cmp#0000"), _hit("milvus#0001")],
+        "What is Milvus?": [_hit("milvus#0000"), _hit("milvus#0001"), _hit("cmp#0000")],
+        "What is FAISS?": [_hit("faiss#0000"), _hit("cmp#0000")],
+    }
+    reranker = FakeReranker()
+
+    state, _, retriever, _ = _run(rewrite, lists, top_k=10, reranker=reranker, fusion_k=5)
+
+    assert state["stages"] == ["rewrite", "retrieve_each", "rerank", "generate"]
+    assert retriever.calls == [["Milvus versus FAISS", "What is Milvus?", "What is FAISS?"]]
+    ordered = [lists[q] for q in retriever.calls[0]]
+    expected = rrf_fuse(ordered, k=5, limit=3)  # limited to the longest list
+    assert state["candidates"] == expected
+    assert [h.chunk_id for h in expected] == ["cmp#0000", "milvus#0001", "milvus#0000"]
+    assert reranker.calls[0][0] == "Milvus versus FAISS"  # reranked against the whole query
+    assert reranker.calls[0][1] == expected
+    assert set(state["timings_ms"]) == TIMING_KEYS
+
+
+def test_complex_route_without_sub_queries_retrieves_once() -> None:
+    rewrite = Rewrite("q", "rewritten q", "complex")
+    state, _, retriever, _ = _run(rewrite, {"rewritten q": [_hit("a#0000")]})
+    assert state["stages"] == ["rewrite", "retrieve", "rerank", "generate"]
+    assert retriever.calls == [["rewritten q"]]
+
+
+def test_without_reranker_first_stage_order_is_cut_to_top_k() -> None:
+    rewrite = Rewrite("q", "q", "simple")
+    hits = [_hit(f"d{i}#0000") for i in range(6)]
+
+    state, _, _, generator = _run(rewrite, {"q": hits}, top_k=4, reranker=None)
+
+    assert state["hits"] == hits[:4]
+    assert generator.calls[0][1] == hits[:4]
+    assert state["stages"] == ["rewrite", "retrieve", "rerank", "generate"]
+    assert set(state["timings_ms"]) == TIMING_KEYS
+
+
+def test_no_candidates_skips_the_reranker() -> None:
+    reranker = FakeReranker()
+    state, _, _, generator = _run(Rewrite("q", "q", "simple"), {}, reranker=reranker)
+    assert reranker.calls == []
+    assert state["hits"] == []
+    assert generator.calls == [("q", [])]
+    assert state["generation"].answer == "answer from 0 passages"
