@@ -21,9 +21,12 @@ def post(url: str, path: str, body: dict[str, Any], *, timeout_s: float = 300.0)
     try:
         reply = httpx.post(url.rstrip("/") + path, json=body, timeout=timeout_s)
     except httpx.HTTPError as exc:
-        raise ApiError(f"cannot reach {url}: {exc}; is the graph running (serve run "
-                       "serve_config.yaml)?") from exc
-    data = reply.json() if reply.headers.get("content-type", "").startswith("application/json") else {}
+        raise ApiError(
+            f"cannot reach {url}: {exc}; is the graph running (serve run serve_config.yaml)?"
+        ) from exc
+    data = (
+        reply.json() if reply.headers.get("content-type", "").startswith("application/json") else {}
+    )
     if reply.status_code >= 400:
         err = data.get("error", {}) if isinstance(data, dict) else {}
         raise ApiError(f"HTTP {reply.status_code}: {err.get('message') or reply.text[:500]}")

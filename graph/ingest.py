@@ -57,8 +57,11 @@ def documents(files: list[Path]) -> Iterator[tuple[Path, dict | None]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m graph.ingest", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m graph.ingest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("paths", nargs="+", help="files or folders of .md/.txt/.pdf")
     parser.add_argument("--url", default=DEFAULT_URL, help="graph URL (default %(default)s)")
     parser.add_argument("--batch", type=int, default=8, help="documents per request")
@@ -80,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             if not batch:
                 return
             reply = post(args.url, "/v1/documents", {"documents": [d for _, d in batch]})
-            stored, skipped, chunks = (stored + reply["stored"], skipped + reply["skipped"],
-                                       chunks + reply["chunks"])
+            stored, skipped, chunks = (
+                stored + reply["stored"],
+                skipped + reply["skipped"],
+                chunks + reply["chunks"],
+            )
             bar.update(len(batch))
             batch.clear()
 
@@ -97,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
     except ApiError as exc:
         die(str(exc))
-    print(f"stored {stored} document(s) as {chunks} chunk(s); skipped {skipped} already "
-          f"stored; {len(empty)} empty file(s) ignored")
+    print(
+        f"stored {stored} document(s) as {chunks} chunk(s); skipped {skipped} already "
+        f"stored; {len(empty)} empty file(s) ignored"
+    )
     for path in empty:
         print(f"  empty: {path}")
     return 0

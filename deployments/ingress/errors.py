@@ -21,7 +21,9 @@ def _param(loc: Sequence[Any]) -> str | None:
     return ".".join(parts) or None
 
 
-def describe_validation_error(err: dict[str, Any], fields: Sequence[str] = ()) -> tuple[str, str | None]:
+def describe_validation_error(
+    err: dict[str, Any], fields: Sequence[str] = ()
+) -> tuple[str, str | None]:
     """A readable message and the parameter name for one pydantic error.
 
     >>> describe_validation_error({"type": "extra_forbidden", "loc": ("body", "foo"),
@@ -37,7 +39,10 @@ def describe_validation_error(err: dict[str, Any], fields: Sequence[str] = ()) -
         allowed = f"; allowed fields: {', '.join(fields)}" if fields else "; remove it"
         return f"unknown field {param!r}{allowed}", param
     if kind == "json_invalid":
-        return f"request body is not valid JSON ({err.get('ctx', {}).get('error', 'parse error')})", None
+        return (
+            f"request body is not valid JSON ({err.get('ctx', {}).get('error', 'parse error')})",
+            None,
+        )
     if kind == "missing":
         return f"{param or 'body'} is required", param
     msg = err.get("msg", "invalid value")
@@ -74,7 +79,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        message, param = describe_validation_error(errors[0]) if errors else ("invalid request", None)
+        message, param = (
+            describe_validation_error(errors[0]) if errors else ("invalid request", None)
+        )
         if len(errors) > 1:
             message += f" (and {len(errors) - 1} more problem(s))"
         return _error(400, "invalid_request_error", message, param)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
@@ -19,6 +20,7 @@ from deployments.ingress.schemas import (
 )
 from deployments.retriever.chunking import content_id
 from deployments.types import Answer, Document, IngestResult
+
 
 @dataclass
 class Backends:
@@ -43,6 +45,8 @@ def backends() -> Backends:
     return _backends
 
 
+BackendsDep = Annotated[Backends, Depends(backends)]
+
 queries = APIRouter(tags=["query"])
 documents = APIRouter(tags=["documents"])
 health = APIRouter(tags=["health"])
@@ -57,8 +61,8 @@ def _request_id(header: str | None) -> str:
 @queries.post("/v1/query", response_model=QueryResponse)
 async def query(
     body: QueryRequest,
-    x_request_id: str | None = Header(default=None),
-    to: Backends = Depends(backends),
+    to: BackendsDep,
+    x_request_id: Annotated[str | None, Header()] = None,
 ) -> QueryResponse | JSONResponse:
     request_id = _request_id(x_request_id)
     try:
@@ -80,7 +84,7 @@ async def query(
 
 @documents.post("/v1/documents", response_model=DocumentsResponse)
 async def add_documents(
-    body: DocumentsRequest, to: Backends = Depends(backends)
+    body: DocumentsRequest, to: BackendsDep
 ) -> DocumentsResponse | JSONResponse:
     docs = [
         Document(
@@ -101,7 +105,7 @@ async def add_documents(
 
 
 @health.get("/healthz")
-async def healthz(to: Backends = Depends(backends)) -> JSONResponse:
+async def healthz(to: BackendsDep) -> JSONResponse:
     ready, details = await to.readiness()
     return JSONResponse(
         status_code=200 if ready else 503,

@@ -39,6 +39,7 @@ async def ingest_documents(
         if doc.doc_id in seen:
             skipped_ids.append(doc.doc_id)
         else:
+            seen.add(doc.doc_id)
             new.append(doc)
     chunks = chunker.split_all(new)
     if chunks:
@@ -46,8 +47,9 @@ async def ingest_documents(
         dense = await asyncio.to_thread(embedder.embed, texts)
         tokens = await encode_passages(texts)
         await asyncio.to_thread(store.upsert, chunks, dense, tokens)
-    logger.info("ingested %d documents (%d chunks), skipped %d", len(new), len(chunks),
-                len(skipped_ids))
+    logger.info(
+        "ingested %d documents (%d chunks), skipped %d", len(new), len(chunks), len(skipped_ids)
+    )
     return IngestResult(
         stored=len(new),
         skipped=len(skipped_ids),

@@ -28,7 +28,9 @@ class Retriever:
         reranker: Handle of the reranker, which computes passage token vectors at ingestion.
     """
 
-    def __init__(self, config: dict[str, Any] | RetrieverConfig, reranker: DeploymentHandle) -> None:
+    def __init__(
+        self, config: dict[str, Any] | RetrieverConfig, reranker: DeploymentHandle
+    ) -> None:
         self.cfg = RetrieverConfig.model_validate(config)
         self.embedder = Embedder(self.cfg.embedder)
         self.store = MilvusStore(self.cfg.milvus, dim=self.embedder.dim)

@@ -30,7 +30,9 @@ def rrf_scores(rankings: Sequence[Sequence[str]], *, k: int = 60) -> dict[str, f
     return scores
 
 
-def rrf_fuse(hit_lists: Sequence[Sequence[Hit]], *, k: int = 60, limit: int | None = None) -> list[Hit]:
+def rrf_fuse(
+    hit_lists: Sequence[Sequence[Hit]], *, k: int = 60, limit: int | None = None
+) -> list[Hit]:
     """Merge hit lists (e.g. one per sub-question) into one, best first, by RRF.
 
     A chunk found by several lists keeps the first copy seen; its score becomes

@@ -183,25 +183,36 @@ class MilvusStore:
         fields = _OUTPUT + (["tokens"] if with_tokens else [])
         if mode == "dense":
             raw = self._client.search(
-                self.name, data=vectors.tolist(), anns_field="dense", limit=limit,
-                output_fields=fields, search_params={"metric_type": "COSINE"},
+                self.name,
+                data=vectors.tolist(),
+                anns_field="dense",
+                limit=limit,
+                output_fields=fields,
+                search_params={"metric_type": "COSINE"},
             )
         elif mode == "bm25":
             raw = self._client.search(
-                self.name, data=list(texts), anns_field="sparse", limit=limit,
-                output_fields=fields, search_params={"metric_type": "BM25"},
+                self.name,
+                data=list(texts),
+                anns_field="sparse",
+                limit=limit,
+                output_fields=fields,
+                search_params={"metric_type": "BM25"},
             )
         else:
             raw = []
             for text, vec in zip(texts, vectors, strict=True):
                 reqs = [
-                    AnnSearchRequest(data=[vec.tolist()], anns_field="dense", param={},
-                                     limit=limit),
+                    AnnSearchRequest(
+                        data=[vec.tolist()], anns_field="dense", param={}, limit=limit
+                    ),
                     AnnSearchRequest(data=[text], anns_field="sparse", param={}, limit=limit),
                 ]
-                raw.extend(self._client.hybrid_search(
-                    self.name, reqs, ranker=RRFRanker(rrf_k), limit=limit, output_fields=fields
-                ))
+                raw.extend(
+                    self._client.hybrid_search(
+                        self.name, reqs, ranker=RRFRanker(rrf_k), limit=limit, output_fields=fields
+                    )
+                )
         return [[_to_hit(h, bm25=mode == "bm25") for h in hits] for hits in raw]
 
     def close(self) -> None:

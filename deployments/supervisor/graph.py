@@ -114,8 +114,11 @@ def create_rag_graph(
     async def generate(state: RagState) -> dict:
         t = time.perf_counter()
         generation = await generator.generate(state["query"], state["hits"])
-        return {"generation": generation, "timings_ms": {"generate": _ms(t)},
-                "stages": ["generate"]}
+        return {
+            "generation": generation,
+            "timings_ms": {"generate": _ms(t)},
+            "stages": ["generate"],
+        }
 
     graph = StateGraph(RagState)
     graph.add_node("rewrite", rewrite)

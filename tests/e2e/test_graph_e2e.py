@@ -15,18 +15,29 @@ pytestmark = pytest.mark.e2e
 DEPLOYMENTS = {"Ingress", "Supervisor", "QueryRewriter", "Retriever", "Reranker", "Generator"}
 
 DOCS = [
-    {"id": "tides", "title": "Ocean tides",
-     "text": "Tides are the rise and fall of sea levels caused by the gravitational pull of "
-             "the Moon and the Sun on the oceans. Most coasts see two high tides a day."},
-    {"id": "volcano", "title": "Volcanoes",
-     "text": "A volcano is an opening in the crust through which molten rock, called magma, "
-             "erupts as lava together with ash and gases. Basaltic lava flows are runny."},
-    {"id": "photosynthesis", "title": "Photosynthesis",
-     "text": "Photosynthesis lets plants turn sunlight, water and carbon dioxide into glucose "
-             "and oxygen. It takes place in the chloroplasts, which contain chlorophyll."},
-    {"title": "Honey bees",
-     "text": "Honey bees communicate the direction of flowers with the waggle dance. Worker "
-             "bees collect nectar and turn it into honey inside the hive."},
+    {
+        "id": "tides",
+        "title": "Ocean tides",
+        "text": "Tides are the rise and fall of sea levels caused by the gravitational pull of "
+        "the Moon and the Sun on the oceans. Most coasts see two high tides a day.",
+    },
+    {
+        "id": "volcano",
+        "title": "Volcanoes",
+        "text": "A volcano is an opening in the crust through which molten rock, called magma, "
+        "erupts as lava together with ash and gases. Basaltic lava flows are runny.",
+    },
+    {
+        "id": "photosynthesis",
+        "title": "Photosynthesis",
+        "text": "Photosynthesis lets plants turn sunlight, water and carbon dioxide into glucose "
+        "and oxygen. It takes place in the chloroplasts, which contain chlorophyll.",
+    },
+    {
+        "title": "Honey bees",
+        "text": "Honey bees communicate the direction of flowers with the waggle dance. Worker "
+        "bees collect nectar and turn it into honey inside the hive.",
+    },
 ]
 
 
@@ -47,7 +58,9 @@ def test_all_six_deployments_run(graph):
         [graph.serve_bin, "status", "--address", graph.dashboard],
         # Ray 2.60 clusters require their token; the CLI only sends it in token mode.
         env={**os.environ, "RAY_AUTH_MODE": "token"},
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     out = out.stdout
@@ -64,8 +77,7 @@ def test_ingestion_is_idempotent(graph, ingested):
     assert ingested["ids"][:3] == ["tides", "volcano", "photosynthesis"]
     again = post(graph, "/v1/documents", {"documents": DOCS})
     assert again.status_code == 200, again.text
-    assert again.json() == {"stored": 0, "skipped": len(DOCS), "chunks": 0,
-                            "ids": ingested["ids"]}
+    assert again.json() == {"stored": 0, "skipped": len(DOCS), "chunks": 0, "ids": ingested["ids"]}
 
 
 def test_query_cites_the_right_document_first_and_runs_vllm(graph, ingested):
@@ -84,8 +96,7 @@ def test_query_cites_the_right_document_first_and_runs_vllm(graph, ingested):
 
 
 def test_comparative_query_takes_the_sub_question_branch(graph, ingested):
-    reply = post(graph, "/v1/query",
-                 {"query": "Compare photosynthesis and volcanoes", "top_k": 4})
+    reply = post(graph, "/v1/query", {"query": "Compare photosynthesis and volcanoes", "top_k": 4})
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["route"] == "comparative"
@@ -120,8 +131,12 @@ def test_bad_input_gets_a_400_naming_the_parameter(graph, ingested, path, body, 
 
 
 def test_malformed_json_is_a_400_and_data_survives(graph, ingested):
-    reply = httpx.post(graph.url + "/v1/query", content=b"{not json",
-                       headers={"content-type": "application/json"}, timeout=60)
+    reply = httpx.post(
+        graph.url + "/v1/query",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
     assert reply.status_code == 400
     assert "JSON" in reply.json()["error"]["message"]
     # After all the bad input, the stored documents are intact and still answer.

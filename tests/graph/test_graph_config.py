@@ -17,8 +17,12 @@ def test_defaults_load(args) -> None:
 
 
 def test_nested_settings_are_applied() -> None:
-    cfg = load_config({"retriever": {"mode": "bm25", "milvus": {"collection": "docs"}},
-                       "generator": {"mode": "extractive"}})
+    cfg = load_config(
+        {
+            "retriever": {"mode": "bm25", "milvus": {"collection": "docs"}},
+            "generator": {"mode": "extractive"},
+        }
+    )
     assert (cfg.retriever.mode, cfg.retriever.milvus.collection) == ("bm25", "docs")
     assert cfg.generator.mode == "extractive"
 

@@ -26,7 +26,8 @@ def _minimal_pdf(text: str) -> bytes:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, xref
+        len(objects) + 1,
+        xref,
     )
     return bytes(out)
 
@@ -93,7 +94,10 @@ def test_documents_carry_title_and_source_and_mark_empty_files(tmp_path: Path) -
 
     out = dict(documents([full, empty]))
 
-    assert out[full] == {"title": "getting started guide", "text": "Install it.",
-                         "metadata": {"source": "getting_started-guide.md"}}
+    assert out[full] == {
+        "title": "getting started guide",
+        "text": "Install it.",
+        "metadata": {"source": "getting_started-guide.md"},
+    }
     assert out[empty] is None
     assert list(out) == [full, empty]

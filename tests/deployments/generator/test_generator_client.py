@@ -69,8 +69,10 @@ class FakeErrorResponse:
 
 
 def _response(content: str | None, completion_tokens: int | None = 7):
-    usage = None if completion_tokens is None else types.SimpleNamespace(
-        completion_tokens=completion_tokens
+    usage = (
+        None
+        if completion_tokens is None
+        else types.SimpleNamespace(completion_tokens=completion_tokens)
     )
     message = types.SimpleNamespace(content=content)
     return types.SimpleNamespace(choices=[types.SimpleNamespace(message=message)], usage=usage)
@@ -123,7 +125,10 @@ def test_vllm_kind_sends_a_grounded_chat_request(fake_openai_models) -> None:
     assert handle.options_seen == [{"stream": True}]
     (req,) = handle.requests
     assert (req.model, req.max_tokens, req.temperature, req.stream) == (
-        "Qwen2.5-0.5B", 64, 0.2, False
+        "Qwen2.5-0.5B",
+        64,
+        0.2,
+        False,
     )
     assert req.messages == build_messages("Where are vectors?", HITS, max_chars=60)
 
@@ -135,8 +140,10 @@ def test_vllm_missing_content_and_usage(fake_openai_models) -> None:
 
 @pytest.mark.parametrize(
     ("items", "match"),
-    [([FakeErrorResponse("out of KV cache")], "the LLM failed: out of KV cache"),
-     ([], "no response")],
+    [
+        ([FakeErrorResponse("out of KV cache")], "the LLM failed: out of KV cache"),
+        ([], "no response"),
+    ],
 )
 def test_vllm_errors_become_stage_unavailable(fake_openai_models, items, match: str) -> None:
     with pytest.raises(StageUnavailableError, match=match) as info:

@@ -18,7 +18,9 @@ def _passage_sentences() -> dict[int, list[str]]:
 
 def test_split_sentences_on_terminal_punctuation_only() -> None:
     assert split_sentences("It costs 3.5 dollars. Then what? Go!") == [
-        "It costs 3.5 dollars.", "Then what?", "Go!",
+        "It costs 3.5 dollars.",
+        "Then what?",
+        "Go!",
     ]
     assert split_sentences("  ") == []
 
@@ -37,8 +39,9 @@ def test_answer_copies_sentences_verbatim_and_cites_their_passage() -> None:
 def test_sentences_keep_passage_order_and_cap() -> None:
     # passage 2 overlaps most (vectors, compared, cosine) but passage 1 is printed first
     answer = extractive_answer("Are dense vectors compared by cosine?", HITS, max_sentences=2)
-    assert answer == ("Milvus stores dense vectors on disk. [1] "
-                      "Vectors are compared by cosine. [2]")
+    assert answer == (
+        "Milvus stores dense vectors on disk. [1] Vectors are compared by cosine. [2]"
+    )
 
 
 def test_best_overlap_wins_over_passage_rank() -> None:

@@ -67,9 +67,7 @@ def test_budget_is_in_word_pieces_not_words(tokenize) -> None:
     assert len(tokenize(word)) > 10
     text = " ".join([word] * 10)  # 10 words, far more than 32 word pieces
 
-    chunks = Chunker(chunk_size=32, chunk_overlap=0, tokenize=tokenize).split(
-        Document("d", text)
-    )
+    chunks = Chunker(chunk_size=32, chunk_overlap=0, tokenize=tokenize).split(Document("d", text))
 
     assert len(chunks) > 1
     assert all(len(tokenize(c.text)) <= 32 for c in chunks)

@@ -44,9 +44,11 @@ def _doc(text: str, title: str = "") -> Document:
 
 def _ingest(stage, docs, encoder):
     chunker, embedder, store = stage
-    return asyncio.run(ingest_documents(
-        docs, chunker=chunker, embedder=embedder, store=store, encode_passages=encoder
-    ))
+    return asyncio.run(
+        ingest_documents(
+            docs, chunker=chunker, embedder=embedder, store=store, encode_passages=encoder
+        )
+    )
 
 
 def test_ingest_stores_then_skips_the_same_documents(stage) -> None:
@@ -66,8 +68,11 @@ def test_ingest_stores_then_skips_the_same_documents(stage) -> None:
     assert store.count() == before + 2
     assert encoder.calls == [[f"{d.title}\n{d.text}" for d in docs]]
     (hits,) = store.search(
-        ["How are ranked lists merged?"], embedder.embed(["How are ranked lists merged?"]),
-        mode="dense", limit=1, with_tokens=True,
+        ["How are ranked lists merged?"],
+        embedder.embed(["How are ranked lists merged?"]),
+        mode="dense",
+        limit=1,
+        with_tokens=True,
     )
     assert hits[0].doc_id == docs[0].doc_id
     assert hits[0].token_blob == "tok:RRF\nReciproc"
@@ -96,7 +101,9 @@ def test_duplicates_within_one_call_are_stored_once(stage) -> None:
 
 def test_long_document_is_stored_as_several_chunks(stage) -> None:
     _, _, store = stage
-    text = " ".join(f"Paragraph sentence {i} describes one more ingestion detail." for i in range(12))
+    text = " ".join(
+        f"Paragraph sentence {i} describes one more ingestion detail." for i in range(12)
+    )
     before = store.count()
     result = _ingest(stage, [_doc(text, "Long")], FakePassageEncoder())
     assert result.stored == 1

@@ -90,8 +90,11 @@ def test_dense_finds_the_identical_vector(corpus) -> None:
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("zebras savanna herds", "zebra#0000"), ("bamboo pandas", "panda#0000"),
-     ("astronomy", "orbit#0000")],  # the last word is only in a title
+    [
+        ("zebras savanna herds", "zebra#0000"),
+        ("bamboo pandas", "panda#0000"),
+        ("astronomy", "orbit#0000"),
+    ],  # the last word is only in a title
 )
 def test_bm25_finds_the_keyword_chunk(corpus, query: str, expected: str) -> None:
     store, _, vectors = corpus
@@ -126,8 +129,9 @@ def test_limit_and_with_tokens(corpus) -> None:
     assert len(plain) == 2
     assert all(h.token_blob is None for h in plain)
     for mode in ("dense", "bm25", "hybrid"):
-        (hits,) = store.search(["Milvus vectors"], vectors[[1]], mode=mode, limit=2,
-                               with_tokens=True)
+        (hits,) = store.search(
+            ["Milvus vectors"], vectors[[1]], mode=mode, limit=2, with_tokens=True
+        )
         assert hits[0].chunk_id == "milvus#0000"
         assert hits[0].token_blob == "blob-milvus"
 

@@ -61,26 +61,44 @@ class FakeGenerator:
         return Generation(answer=f"answer from {len(hits)} passages", generator="extractive")
 
 
-def _run(rewrite: Rewrite, lists: dict[str, list[Hit]], *, top_k: int = 3,
-         reranker: FakeReranker | None = None, fusion_k: int = 60):
+def _run(
+    rewrite: Rewrite,
+    lists: dict[str, list[Hit]],
+    *,
+    top_k: int = 3,
+    reranker: FakeReranker | None = None,
+    fusion_k: int = 60,
+):
     rewriter, retriever, generator = FakeRewriter(rewrite), FakeRetriever(lists), FakeGenerator()
-    graph = create_rag_graph(rewriter=rewriter, retriever=retriever, reranker=reranker,
-                             generator=generator, fusion_k=fusion_k)
+    graph = create_rag_graph(
+        rewriter=rewriter,
+        retriever=retriever,
+        reranker=reranker,
+        generator=generator,
+        fusion_k=fusion_k,
+    )
     state = asyncio.run(graph.compile().ainvoke({"query": rewrite.original, "top_k": top_k}))
     return state, rewriter, retriever, generator
 
 
 def test_factory_returns_an_uncompiled_graph() -> None:
-    graph = create_rag_graph(rewriter=FakeRewriter(Rewrite("q", "q", "simple")),
-                             retriever=FakeRetriever({}), reranker=None,
-                             generator=FakeGenerator())
+    graph = create_rag_graph(
+        rewriter=FakeRewriter(Rewrite("q", "q", "simple")),
+        retriever=FakeRetriever({}),
+        reranker=None,
+        generator=FakeGenerator(),
+    )
     assert isinstance(graph, StateGraph)
     assert set(graph.nodes) == {"rewrite", "retrieve", "retrieve_each", "rerank", "generate"}
 
 
 def test_simple_route_retrieves_once_with_the_rewritten_query() -> None:
-    rewrite = Rewrite("how does rrf work", "How does RRF (reciprocal rank fusion) work?",
-                      "simple", sub_queries=("ignored on the simple route",))
+    rewrite = Rewrite(
+        "how does rrf work",
+        "How does RRF (reciprocal rank fusion) work?",
+        "simple",
+        sub_queries=("ignored on the simple route",),
+    )
     hits = [_hit(f"d{i}#0000", 1.0 - i / 10) for i in range(5)]
     reranker = FakeReranker()
 
@@ -102,8 +120,12 @@ def test_simple_route_retrieves_once_with_the_rewritten_query() -> None:
 
 @pytest.mark.parametrize("route", ["complex", "comparative"])
 def test_sub_queries_are_retrieved_in_one_call_and_fused(route: str) -> None:
-    rewrite = Rewrite("milvus vs faiss", "Milvus versus FAISS", route,
-                      sub_queries=("What is Milvus?", "What is FAISS?", "Milvus versus FAISS"))
+    rewrite = Rewrite(
+        "milvus vs faiss",
+        "Milvus versus FAISS",
+        route,
+        sub_queries=("What is Milvus?", "What is FAISS?", "Milvus versus FAISS"),
+    )
     lists = {
         "Milvus versus FAISS": [_hit("cmp#0000"), _hit("milvus#0001")],
         "What is Milvus?": [_hit("milvus#0000"), _hit("milvus#0001"), _hit("cmp#0000")],
