@@ -15,10 +15,12 @@ echo "quickstart: starting the graph (serve run serve_config.yaml; log: $LOG)"
 SERVE_PID=$!
 stop() {
   if [ "${KEEP_RUNNING:-0}" = "1" ]; then
-    echo "quickstart: graph left running on http://127.0.0.1:8000 (stop: kill -INT $SERVE_PID)"
+    echo "quickstart: graph left running on http://127.0.0.1:8000 (stop: kill $SERVE_PID)"
     return
   fi
-  kill -INT "$SERVE_PID" 2>/dev/null || true
+  # SIGTERM, not SIGINT: a background job of a non-interactive shell ignores SIGINT.
+  # serve run shuts down Serve and the local Ray cluster it started on either.
+  kill -TERM "$SERVE_PID" 2>/dev/null || true
   wait "$SERVE_PID" 2>/dev/null || true
 }
 trap stop EXIT

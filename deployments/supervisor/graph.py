@@ -61,8 +61,9 @@ def create_rag_graph(
     rewriter: RewriterClient,
     retriever: RetrieverClient,
     reranker: RerankerClient | None,
-    generator: GeneratorClient,
+    generator: GeneratorClient | None,
     fusion_k: int = 60,
+    rerank_depth: int | None = None,
 ) -> StateGraph:
     """Build the supervisor graph over the given stage clients.
 
@@ -70,8 +71,11 @@ def create_rag_graph(
         rewriter: Normalises, expands and classifies the query.
         retriever: First-stage search; one hit list per query.
         reranker: Late-interaction reranker; None keeps the first-stage order.
-        generator: Writes the answer from the reranked passages.
+        generator: Writes the answer from the reranked passages; None ends the graph
+            after reranking (retrieval only, as the evaluation harness runs it).
         fusion_k: RRF constant used to merge sub-question hit lists.
+        rerank_depth: Rerank only the first this many candidates (None: all); when
+            ``top_k`` asks for more, the first-stage order fills the rest.
 
     Returns:
         An uncompiled ``StateGraph`` over :class:`RagState`.
@@ -108,28 +112,34 @@ def create_rag_graph(
         if reranker is None or not candidates:
             hits = candidates[:top_k]
         else:
-            hits = await reranker.rerank(state["rewrite"].query, candidates, top_k)
+            head = candidates[: rerank_depth or len(candidates)]
+            tail = [h.without_tokens() for h in candidates[len(head) : top_k]]
+            reranked = await reranker.rerank(state["rewrite"].query, head, min(top_k, len(head)))
+            hits = (reranked + tail)[:top_k]
         return {"hits": hits, "timings_ms": {"rerank": _ms(t)}, "stages": ["rerank"]}
-
-    async def generate(state: RagState) -> dict:
-        t = time.perf_counter()
-        generation = await generator.generate(state["query"], state["hits"])
-        return {
-            "generation": generation,
-            "timings_ms": {"generate": _ms(t)},
-            "stages": ["generate"],
-        }
 
     graph = StateGraph(RagState)
     graph.add_node("rewrite", rewrite)
     graph.add_node("retrieve", retrieve)
     graph.add_node("retrieve_each", retrieve_each)
     graph.add_node("rerank", rerank)
-    graph.add_node("generate", generate)
     graph.add_edge(START, "rewrite")
     graph.add_conditional_edges("rewrite", route, ["retrieve", "retrieve_each"])
     graph.add_edge("retrieve", "rerank")
     graph.add_edge("retrieve_each", "rerank")
-    graph.add_edge("rerank", "generate")
-    graph.add_edge("generate", END)
+    if generator is None:
+        graph.add_edge("rerank", END)
+    else:
+        async def generate(state: RagState) -> dict:
+            t = time.perf_counter()
+            generation = await generator.generate(state["query"], state["hits"])
+            return {
+                "generation": generation,
+                "timings_ms": {"generate": _ms(t)},
+                "stages": ["generate"],
+            }
+
+        graph.add_node("generate", generate)
+        graph.add_edge("rerank", "generate")
+        graph.add_edge("generate", END)
     return graph

@@ -1,0 +1,1 @@
+"""Retrieval-quality evaluation on BEIR-format datasets (``python -m graph.evaluate``)."""
