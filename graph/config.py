@@ -53,7 +53,8 @@ def load_config(args: dict[str, Any] | None) -> AppConfig:
         lines = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "config"
-            got = f" (got {err['input']!r})" if err["type"] != "missing" and "input" in err else ""
+            shown = err["type"] != "missing" and not isinstance(err.get("input", {}), dict)
+            got = f" (got {err['input']!r})" if shown else ""
             if err["type"] == "extra_forbidden":
                 lines.append(f"  - {where}: unknown setting; check its spelling")
             else:

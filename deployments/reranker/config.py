@@ -50,6 +50,19 @@ class RerankerConfig(BaseModel):
             "is further capped by what fits a Milvus VARCHAR (see `codec.max_tokens_for`)."
         ),
     )
+    first_stage_weight: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Weight of the retriever's ranking when it is fused with the MaxSim ranking by "
+            "weighted reciprocal rank fusion; 0 ranks by MaxSim alone, 1 keeps the retriever's "
+            "order. Use it when the reranker is not a trained ColBERT model."
+        ),
+    )
+    fusion_k: int = Field(
+        60, ge=1, le=1000, description="RRF constant of the first-stage/MaxSim fusion."
+    )
     max_batch_size: int = Field(
         16,
         ge=1,

@@ -23,7 +23,34 @@ class PassageEncoder(Protocol):
     def encode_passages(self, texts: list[str]) -> list[np.ndarray]: ...
 
 
-def rerank(query_vecs: np.ndarray, hits: Sequence[Hit], top_k: int) -> list[Hit]:
+def fuse_with_first_stage(scores: np.ndarray, *, weight: float, k: int) -> np.ndarray:
+    """Weighted RRF of the first-stage order (the input order) and the MaxSim order.
+
+    Each candidate gets ``(1 - weight) / (k + maxsim_rank) + weight / (k + input_rank)``,
+    ranks counted from 1.
+
+    Shapes:
+        scores: ``[N]`` MaxSim scores in first-stage order; returns ``[N]``.
+
+    >>> fused = fuse_with_first_stage(np.array([1.0, 3.0, 2.0]), weight=0.5, k=1)
+    >>> [round(float(x), 3) for x in fused]
+    [0.375, 0.417, 0.292]
+    """
+    n = len(scores)
+    maxsim_rank = np.empty(n, dtype=np.float64)
+    maxsim_rank[np.argsort(-scores, kind="stable")] = np.arange(1, n + 1)
+    first_rank = np.arange(1, n + 1, dtype=np.float64)
+    return (1.0 - weight) / (k + maxsim_rank) + weight / (k + first_rank)
+
+
+def rerank(
+    query_vecs: np.ndarray,
+    hits: Sequence[Hit],
+    top_k: int,
+    *,
+    first_stage_weight: float = 0.0,
+    fusion_k: int = 60,
+) -> list[Hit]:
     """Order hits by MaxSim against the query's token vectors.
 
     Ties keep the first-stage order (the sort is stable). Returned hits carry the
@@ -33,6 +60,9 @@ def rerank(query_vecs: np.ndarray, hits: Sequence[Hit], top_k: int) -> list[Hit]
         query_vecs: The query's L2-normalised token vectors.
         hits: Candidates from the retriever, each with a ``token_blob``.
         top_k: How many hits to return (fewer if there are fewer candidates).
+        first_stage_weight: Above 0, the MaxSim order is fused with the input order
+            (:func:`fuse_with_first_stage`) and ``score`` is the fused score.
+        fusion_k: RRF constant of that fusion.
 
     Returns:
         At most ``top_k`` hits, best first.
@@ -60,6 +90,8 @@ def rerank(query_vecs: np.ndarray, hits: Sequence[Hit], top_k: int) -> list[Hit]
         return []
     docs = [_decode(hit, query_vecs.shape[1]) for hit in hits]
     scores = maxsim(query_vecs, docs)
+    if first_stage_weight > 0:
+        scores = fuse_with_first_stage(scores, weight=first_stage_weight, k=fusion_k)
     order = np.argsort(-scores, kind="stable")[:top_k]
     return [dataclasses.replace(hits[i], score=float(scores[i]), token_blob=None) for i in order]
 

@@ -87,7 +87,15 @@ class Reranker:
         results: list[list[Hit] | Exception] = []
         for vecs, request_hits, top_k in zip(query_vecs, hits, top_ks, strict=True):
             try:
-                results.append(core.rerank(vecs, request_hits, top_k))
+                results.append(
+                    core.rerank(
+                        vecs,
+                        request_hits,
+                        top_k,
+                        first_stage_weight=self._config.first_stage_weight,
+                        fusion_k=self._config.fusion_k,
+                    )
+                )
             except (RagError, ValueError) as exc:  # bad or missing token blobs
                 results.append(exc)
         return results

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -52,11 +53,9 @@ class MilvusStore:
         self.dim = dim
         self.name = cfg.collection
         self.uri = uri or cfg.resolved_uri()
-        if cfg.is_lite:
-            from pathlib import Path
-
-            Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
         try:
+            if cfg.is_lite:
+                Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
             self._client = MilvusClient(self.uri, token=cfg.token(), timeout=cfg.timeout_s)
         except Exception as exc:  # pymilvus raises several unrelated types here
             hint = (
@@ -68,7 +67,11 @@ class MilvusStore:
             raise StageUnavailableError(
                 f"cannot open Milvus at milvus.uri={self.uri!r}: {exc}.{hint}", param="milvus.uri"
             ) from exc
-        self.ensure_collection()
+        try:
+            self.ensure_collection()
+        except ConfigError:
+            self._client.close()
+            raise
 
     # -- schema -------------------------------------------------------------------------
     def ensure_collection(self) -> None:

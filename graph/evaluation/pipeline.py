@@ -103,10 +103,17 @@ class _Retriever:
 class _Reranker:
     def __init__(self, stages: Stages) -> None:
         self._encoder = stages.encoder
+        self._cfg = stages.cfg.reranker
 
     async def rerank(self, query: str, hits: list[Hit], top_k: int) -> list[Hit]:
         (vecs,) = self._encoder.encode_queries([query])
-        return rerank_core.rerank(vecs, hits, top_k)
+        return rerank_core.rerank(
+            vecs,
+            hits,
+            top_k,
+            first_stage_weight=self._cfg.first_stage_weight,
+            fusion_k=self._cfg.fusion_k,
+        )
 
 
 def mode_runner(stages: Stages, mode: Mode) -> Callable[[str], list[Hit]]:

@@ -74,3 +74,18 @@ def test_passage_blobs_truncate_to_varchar_limit():
     shapes = [decode_tokens(b).shape for b in blobs]
     assert shapes == [(20, 384), (max_tokens_for(384), 384)]
     assert all(len(b) <= 65535 for b in blobs)
+
+
+def test_first_stage_fusion_interpolates_between_the_two_orders():
+    rng = np.random.default_rng(1)
+    query = _unit(rng, 4, 16)
+    hits = [_hit(i, encode_tokens(_unit(rng, 6, 16))) for i in range(8)]
+    by_maxsim = [h.chunk_id for h in rerank(query, hits, top_k=8)]
+    pure = [h.chunk_id for h in rerank(query, hits, top_k=8, first_stage_weight=0.0)]
+    kept = [h.chunk_id for h in rerank(query, hits, top_k=8, first_stage_weight=1.0)]
+    half = rerank(query, hits, top_k=8, first_stage_weight=0.5, fusion_k=1)
+    assert pure == by_maxsim
+    assert kept == [h.chunk_id for h in hits]
+    assert by_maxsim != kept  # the case is not trivial
+    assert all(0 < h.score <= 1.0 for h in half)
+    assert [h.score for h in half] == sorted((h.score for h in half), reverse=True)
