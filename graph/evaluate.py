@@ -57,8 +57,12 @@ def app_args(config: Path, overrides: list[str]) -> dict[str, Any]:
 def collection_name(cfg: AppConfig, dataset: str, subset: tuple) -> str:
     """Collections are keyed by everything that changes what ingestion stores (and only
     that, so query-side settings reuse the stored corpus)."""
-    stored = [cfg.retriever.chunking.model_dump(), cfg.retriever.embedder.model,
-              cfg.reranker.model, cfg.reranker.doc_maxlen]
+    stored = [
+        cfg.retriever.chunking.model_dump(),
+        cfg.retriever.embedder.model,
+        cfg.reranker.model,
+        cfg.reranker.doc_maxlen,
+    ]
     key = json.dumps([dataset, subset, *stored], sort_keys=True)
     return "eval_" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
@@ -68,8 +72,11 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [head, "|" + " --- |" * (len(METRICS) + 3)]
     for mode, m in report["modes"].items():
         cells = [f"{m[k]:.3f}" for k in METRICS]
-        lines.append(f"| {mode} | " + " | ".join(cells)
-                     + f" | {m['latency_p50_ms']:.1f} | {m['latency_p95_ms']:.1f} |")
+        lines.append(
+            f"| {mode} | "
+            + " | ".join(cells)
+            + f" | {m['latency_p50_ms']:.1f} | {m['latency_p95_ms']:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -77,8 +84,10 @@ def regressions(report: dict, baseline: dict, tolerance: float) -> list[str]:
     """Every (mode, metric) that dropped by more than ``tolerance`` against ``baseline``."""
     for key in ("dataset", "split", "queries", "documents"):
         if report.get(key) != baseline.get(key):
-            raise SystemExit(f"baseline is not comparable: {key} {baseline.get(key)!r} there, "
-                             f"{report.get(key)!r} here")
+            raise SystemExit(
+                f"baseline is not comparable: {key} {baseline.get(key)!r} there, "
+                f"{report.get(key)!r} here"
+            )
     found = []
     for mode, base in baseline["modes"].items():
         now = report["modes"].get(mode)
@@ -88,36 +97,61 @@ def regressions(report: dict, baseline: dict, tolerance: float) -> list[str]:
         for metric in METRICS:
             drop = base[metric] - now[metric]
             if drop > tolerance:
-                found.append(f"{mode} {metric}: {base[metric]:.4f} -> {now[metric]:.4f} "
-                             f"(-{drop:.4f} > {tolerance})")
+                found.append(
+                    f"{mode} {metric}: {base[metric]:.4f} -> {now[metric]:.4f} "
+                    f"(-{drop:.4f} > {tolerance})"
+                )
     return found
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m graph.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m graph.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--dataset", type=Path, required=True, help="BEIR dataset folder")
     parser.add_argument("--split", default="test", help="qrels/<split>.tsv (default test)")
     parser.add_argument("--output", type=Path, required=True, help="JSON report path")
     parser.add_argument("--max-queries", type=int, help="first N judged queries only")
     parser.add_argument("--max-docs", type=int, help="judged docs plus distractors, N in all")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
-    parser.add_argument("--config", type=Path, default=ROOT / "serve_config.yaml",
-                        help="Serve config whose app args to use (default serve_config.yaml)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. retriever.rrf_k=30 (repeatable)")
-    parser.add_argument("--store", type=Path, default=Path("data/eval/milvus.db"),
-                        help="Milvus Lite file for evaluation collections")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=ROOT / "serve_config.yaml",
+        help="Serve config whose app args to use (default serve_config.yaml)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. retriever.rrf_k=30 (repeatable)",
+    )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=Path("data/eval/milvus.db"),
+        help="Milvus Lite file for evaluation collections",
+    )
     parser.add_argument("--baseline", type=Path, help="earlier report to compare against")
-    parser.add_argument("--tolerance", type=float, default=0.01,
-                        help="largest allowed drop of any metric (default 0.01)")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.01,
+        help="largest allowed drop of any metric (default 0.01)",
+    )
     args = parser.parse_args(argv)
 
     cfg = load_config(app_args(args.config, args.set))
-    data = load_dataset(args.dataset, args.split, max_queries=args.max_queries,
-                        max_docs=args.max_docs)
-    print(f"{data.name}/{args.split}: {len(data.queries)} queries, {len(data.documents)} docs",
-          file=sys.stderr)
+    data = load_dataset(
+        args.dataset, args.split, max_queries=args.max_queries, max_docs=args.max_docs
+    )
+    print(
+        f"{data.name}/{args.split}: {len(data.queries)} queries, {len(data.documents)} docs",
+        file=sys.stderr,
+    )
     name = collection_name(cfg, data.name, (args.split, args.max_queries, args.max_docs))
     args.store.parent.mkdir(parents=True, exist_ok=True)
     stages = build_stages(cfg, uri=str(args.store.resolve()), collection=name)
@@ -126,20 +160,30 @@ def main(argv: list[str] | None = None) -> int:
     ingest_s = time.perf_counter() - t
 
     report: dict[str, Any] = {
-        "dataset": data.name, "split": args.split, "queries": len(data.queries),
-        "documents": len(data.documents), "chunks": stages.store.count(),
-        "collection": name, "ingest": {**stored, "seconds": round(ingest_s, 1)},
-        "depth": DEPTH, "config": cfg.model_dump(mode="json"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version()},
+        "dataset": data.name,
+        "split": args.split,
+        "queries": len(data.queries),
+        "documents": len(data.documents),
+        "chunks": stages.store.count(),
+        "collection": name,
+        "ingest": {**stored, "seconds": round(ingest_s, 1)},
+        "depth": DEPTH,
+        "config": cfg.model_dump(mode="json"),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
         "modes": {},
     }
     for mode in args.modes:
         hits, latencies = run_mode(stages, mode, data.queries)
         run = {qid: doc_run(h, depth=DEPTH) for qid, h in hits.items()}
         report["modes"][mode] = {**evaluate(data.qrels, run), **latency_summary(latencies)}
-        print(f"{mode:>14}: " + "  ".join(f"{k}={report['modes'][mode][k]:.4f}" for k in METRICS),
-              file=sys.stderr)
+        print(
+            f"{mode:>14}: " + "  ".join(f"{k}={report['modes'][mode][k]:.4f}" for k in METRICS),
+            file=sys.stderr,
+        )
     stages.store.close()
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -150,8 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         found = regressions(report, json.loads(args.baseline.read_text()), args.tolerance)
         if found:
-            print("REGRESSIONS against " + str(args.baseline), *found, sep="\n  ",
-                  file=sys.stderr)
+            print("REGRESSIONS against " + str(args.baseline), *found, sep="\n  ", file=sys.stderr)
             return 1
         print(f"no metric dropped by more than {args.tolerance} against {args.baseline}")
     return 0

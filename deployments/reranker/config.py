@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from deployments.devices import Device
+
 # [CLS], the ColBERT query/document marker and [SEP] must fit in every sequence.
 MIN_SEQUENCE_LENGTH = 3
 
@@ -75,6 +77,9 @@ class RerankerConfig(BaseModel):
         ge=0.0,
         le=1.0,
         description="How long a partial batch of rerank requests waits for more requests.",
+    )
+    device: Device = Field(
+        "auto", description="auto: CUDA when the replica has a GPU share, else CPU."
     )
     num_threads: int | None = Field(
         None,

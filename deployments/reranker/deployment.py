@@ -10,6 +10,7 @@ import pydantic
 from ray import serve
 from ray.serve import Application
 
+from deployments.devices import resolve_device
 from deployments.errors import ConfigError, InvalidRequestError, RagError
 from deployments.reranker import core
 from deployments.reranker.config import RerankerConfig
@@ -43,6 +44,7 @@ class Reranker:
                 cfg.model,
                 query_maxlen=cfg.query_maxlen,
                 doc_maxlen=cfg.doc_maxlen,
+                device=resolve_device(cfg.device),
                 num_threads=cfg.num_threads,
             )
         )

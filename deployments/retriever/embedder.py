@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from deployments.devices import resolve_device
 from deployments.retriever.config import EmbedderConfig
 
 logger = logging.getLogger(__name__)
@@ -34,9 +35,10 @@ class Embedder:
             torch.set_num_threads(cfg.num_threads)
         self.name = cfg.model or "all-MiniLM-L6-v2 (packaged)"
         self._batch_size = cfg.batch_size
-        self._model = SentenceTransformer(cfg.model or packaged_minilm_path(), device="cpu")
+        self.device = resolve_device(cfg.device)
+        self._model = SentenceTransformer(cfg.model or packaged_minilm_path(), device=self.device)
         self.dim = int(self._model.get_embedding_dimension())
-        logger.info("embedder %s loaded (dim %d)", self.name, self.dim)
+        logger.info("embedder %s loaded on %s (dim %d)", self.name, self.device, self.dim)
 
     @property
     def tokenize(self):

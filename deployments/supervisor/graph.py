@@ -130,6 +130,7 @@ def create_rag_graph(
     if generator is None:
         graph.add_edge("rerank", END)
     else:
+
         async def generate(state: RagState) -> dict:
             t = time.perf_counter()
             generation = await generator.generate(state["query"], state["hits"])

@@ -22,8 +22,10 @@ class Dataset:
 
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; a BEIR dataset has corpus.jsonl, "
-                                "queries.jsonl and qrels/<split>.tsv")
+        raise FileNotFoundError(
+            f"{path} is missing; a BEIR dataset has corpus.jsonl, "
+            "queries.jsonl and qrels/<split>.tsv"
+        )
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 

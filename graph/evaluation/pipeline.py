@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 from tqdm import tqdm
 
+from deployments.devices import resolve_device
 from deployments.reranker import core as rerank_core
 from deployments.reranker.encoder import TokenEncoder, load_token_encoder
 from deployments.retriever.chunking import Chunker
@@ -43,7 +44,11 @@ def build_stages(cfg: AppConfig, *, uri: str, collection: str) -> Stages:
     embedder = Embedder(cfg.retriever.embedder)
     rr = cfg.reranker
     encoder = load_token_encoder(
-        rr.model, query_maxlen=rr.query_maxlen, doc_maxlen=rr.doc_maxlen, num_threads=rr.num_threads
+        rr.model,
+        query_maxlen=rr.query_maxlen,
+        doc_maxlen=rr.doc_maxlen,
+        device=resolve_device(rr.device),
+        num_threads=rr.num_threads,
     )
     milvus = cfg.retriever.milvus.model_copy(update={"uri": uri, "collection": collection})
     store = MilvusStore(milvus, dim=embedder.dim, uri=uri)
@@ -126,9 +131,7 @@ def mode_runner(stages: Stages, mode: Mode) -> Callable[[str], list[Hit]]:
                 vectors = np.zeros((1, stages.embedder.dim), dtype=np.float32)
             else:
                 vectors = stages.embedder.embed([query])
-            return stages.store.search(
-                [query], vectors, mode=mode, limit=DEPTH, rrf_k=r.rrf_k
-            )[0]
+            return stages.store.search([query], vectors, mode=mode, limit=DEPTH, rrf_k=r.rrf_k)[0]
 
         return first_stage
 

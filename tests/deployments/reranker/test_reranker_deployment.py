@@ -80,7 +80,8 @@ def test_concurrent_rerank_calls_share_one_batch(monkeypatch):
     context = SimpleNamespace(_deployment_config=SimpleNamespace(max_ongoing_requests=100))
     monkeypatch.setattr(ray.serve, "get_replica_context", lambda: context)
     encoder = BagOfWordsEncoder()
-    cfg = RerankerConfig(max_batch_size=3, batch_wait_timeout_s=0.5)
+    # Raw MaxSim scores (no fusion with the first-stage order) keep the numbers checkable.
+    cfg = RerankerConfig(max_batch_size=3, batch_wait_timeout_s=0.5, first_stage_weight=0.0)
     reranker = RerankerImpl(cfg.model_dump(), encoder=encoder)
     assert reranker._rerank_batch._get_max_batch_size() == 3
     assert reranker._rerank_batch._get_batch_wait_timeout_s() == 0.5

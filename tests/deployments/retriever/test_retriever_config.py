@@ -81,7 +81,7 @@ def test_overlap_just_below_size_accepted() -> None:
         (RetrieverConfig, {"top_k": 5}, "top_k"),
         (MilvusConfig, {"collection_name": "x"}, "collection_name"),
         (ChunkingConfig, {"size": 100}, "size"),
-        (EmbedderConfig, {"device": "cuda"}, "device"),
+        (EmbedderConfig, {"gpu": True}, "gpu"),
     ],
 )
 def test_unknown_keys_rejected(cls, kwargs: dict, extra: str) -> None:
@@ -105,3 +105,10 @@ def test_out_of_range_values_name_the_field(field: str, value) -> None:
     with pytest.raises(ValidationError) as info:
         RetrieverConfig(**{field: value})
     assert info.value.errors()[0]["loc"] == (field,)
+
+
+def test_embedder_device_accepts_auto_cpu_cuda_only():
+    assert EmbedderConfig().device == "auto"
+    assert EmbedderConfig(device="cpu").device == "cpu"
+    with pytest.raises(ValidationError, match="device"):
+        EmbedderConfig(device="tpu")
