@@ -261,12 +261,14 @@ def _connect(address: str, want_nodes: int, timeout_s: float = 60):
     raise RuntimeError(f"only {len(alive)} of {want_nodes} Ray nodes came up")
 
 
-def _replica_nodes() -> dict[str, list[str]]:
+def _replica_nodes(address: str) -> dict[str, list[str]]:
     """Deployment name -> node ids of its ALIVE replica actors."""
     from ray.util.state import list_actors
 
     placed: dict[str, list[str]] = {}
-    for actor in list_actors(filters=[("state", "=", "ALIVE")], limit=1000):
+    # The address is explicit: other Ray clusters may run on this machine (e.g. one still
+    # shutting down after the graph's e2e tests), and auto-detection then refuses to pick.
+    for actor in list_actors(address=address, filters=[("state", "=", "ALIVE")], limit=1000):
         prefix = f"ServeReplica:{APP_NAME}:"
         if actor.class_name.startswith(prefix):
             stage = actor.class_name[len(prefix) :]
@@ -280,12 +282,12 @@ def _deploy(address: str, http_port: int) -> dict:
     # port; replicas still run on both nodes and the proxy routes to all of them.
     serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": http_port})
     serve.run(build_app(), name=APP_NAME, route_prefix="/")
-    return {**_node_ids(ray), "replicas": _replica_nodes()}
+    return {**_node_ids(ray), "replicas": _replica_nodes(address)}
 
 
 def _nodes(address: str) -> dict:
     ray = _connect(address, want_nodes=1)
-    return {**_node_ids(ray), "replicas": _replica_nodes()}
+    return {**_node_ids(ray), "replicas": _replica_nodes(address)}
 
 
 def _node_ids(ray) -> dict:
