@@ -20,11 +20,26 @@ pytestmark = pytest.mark.slow
 @pytest.mark.skipif(not SCIFACT.is_dir(), reason=f"SciFact not found at {SCIFACT}")
 def test_scifact_subset_holds_the_baseline(tmp_path):
     output = tmp_path / "report.json"
-    code = main([
-        "--dataset", str(SCIFACT), "--split", "train", "--max-queries", "100",
-        "--max-docs", "400", "--output", str(output), "--store", str(tmp_path / "m.db"),
-        "--baseline", str(BASELINE), "--tolerance", "0.01",
-    ])
+    code = main(
+        [
+            "--dataset",
+            str(SCIFACT),
+            "--split",
+            "train",
+            "--max-queries",
+            "100",
+            "--max-docs",
+            "400",
+            "--output",
+            str(output),
+            "--store",
+            str(tmp_path / "m.db"),
+            "--baseline",
+            str(BASELINE),
+            "--tolerance",
+            "0.01",
+        ]
+    )
     report = json.loads(output.read_text())
     assert code == 0, json.dumps(report["modes"], indent=1)
     modes = report["modes"]

@@ -14,8 +14,11 @@ def beir(tmp_path):
     docs = [{"_id": f"d{i}", "title": f"T{i}", "text": f"text {i}"} for i in range(10)]
     docs.append({"_id": "empty", "title": "no text", "text": "  "})
     (tmp_path / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in docs))
-    queries = [{"_id": "q1", "text": "one"}, {"_id": "q2", "text": "two"},
-               {"_id": "q3", "text": "unjudged"}]
+    queries = [
+        {"_id": "q1", "text": "one"},
+        {"_id": "q2", "text": "two"},
+        {"_id": "q3", "text": "unjudged"},
+    ]
     (tmp_path / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries))
     (tmp_path / "qrels").mkdir()
     (tmp_path / "qrels" / "dev.tsv").write_text(

@@ -35,18 +35,38 @@ def test_latency_summary():
 
 
 def _report(ndcg: float) -> dict:
-    metrics = {"ndcg@10": ndcg, "recall@10": 0.9, "recall@100": 1.0, "mrr@10": 0.8,
-               "latency_p50_ms": 1.0, "latency_p95_ms": 2.0}
-    return {"dataset": "d", "split": "s", "queries": 3, "documents": 9,
-            "modes": {"hybrid": metrics}}
+    metrics = {
+        "ndcg@10": ndcg,
+        "recall@10": 0.9,
+        "recall@100": 1.0,
+        "mrr@10": 0.8,
+        "latency_p50_ms": 1.0,
+        "latency_p95_ms": 2.0,
+    }
+    return {
+        "dataset": "d",
+        "split": "s",
+        "queries": 3,
+        "documents": 9,
+        "modes": {"hybrid": metrics},
+    }
 
 
 def test_regressions_flag_drops_beyond_tolerance_only():
     assert regressions(_report(0.695), _report(0.70), 0.01) == []
     (found,) = regressions(_report(0.68), _report(0.70), 0.01)
     assert found.startswith("hybrid ndcg@10: 0.7000 -> 0.6800")
-    assert "full: missing" in regressions(_report(0.7), {**_report(0.7), "modes": {
-        **_report(0.7)["modes"], "full": _report(0.7)["modes"]["hybrid"]}}, 0.01)[0]
+    assert (
+        "full: missing"
+        in regressions(
+            _report(0.7),
+            {
+                **_report(0.7),
+                "modes": {**_report(0.7)["modes"], "full": _report(0.7)["modes"]["hybrid"]},
+            },
+            0.01,
+        )[0]
+    )
 
 
 def test_incomparable_baseline_is_refused():
