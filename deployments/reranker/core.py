@@ -11,6 +11,7 @@ import numpy as np
 from deployments.errors import ConfigError, InvalidRequestError
 from deployments.reranker.codec import decode_tokens, encode_tokens, max_tokens_for
 from deployments.reranker.maxsim import maxsim
+from deployments.retriever.fusion import rrf_scores
 from deployments.types import Hit
 
 
@@ -36,11 +37,9 @@ def fuse_with_first_stage(scores: np.ndarray, *, weight: float, k: int) -> np.nd
     >>> [round(float(x), 3) for x in fused]
     [0.375, 0.417, 0.292]
     """
-    n = len(scores)
-    maxsim_rank = np.empty(n, dtype=np.float64)
-    maxsim_rank[np.argsort(-scores, kind="stable")] = np.arange(1, n + 1)
-    first_rank = np.arange(1, n + 1, dtype=np.float64)
-    return (1.0 - weight) / (k + maxsim_rank) + weight / (k + first_rank)
+    by_maxsim = np.argsort(-scores, kind="stable").tolist()
+    fused = rrf_scores([by_maxsim, range(len(scores))], k=k, weights=[1.0 - weight, weight])
+    return np.array([fused[i] for i in range(len(scores))], dtype=np.float64)
 
 
 def rerank(

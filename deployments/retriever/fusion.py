@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import replace
 
 from deployments.types import Hit
 
 
-def rrf_scores(rankings: Sequence[Sequence[str]], *, k: int = 60) -> dict[str, float]:
-    """RRF score of every id: the sum over rankings of ``1 / (k + rank)``, rank from 1.
+def rrf_scores(
+    rankings: Sequence[Sequence[Hashable]],
+    *,
+    k: int = 60,
+    weights: Sequence[float] | None = None,
+) -> dict[Hashable, float]:
+    """RRF score of every id: the sum over rankings of ``weight / (k + rank)``, rank from 1.
 
     Args:
         rankings: Each a list of ids, best first.
         k: Smoothing constant; larger values flatten the rank differences.
+        weights: One per ranking (default: 1 each), for weighted RRF.
 
     >>> s = rrf_scores([["a", "b"], ["b", "c"]], k=60)
     >>> round(s["b"], 5) == round(1 / 62 + 1 / 61, 5)
     True
     >>> sorted(s, key=s.get, reverse=True)
     ['b', 'a', 'c']
+    >>> rrf_scores([["a"], ["a"]], k=1, weights=[0.25, 0.75])
+    {'a': 0.5}
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k!r}")
-    scores: dict[str, float] = {}
-    for ranking in rankings:
+    weights = [1.0] * len(rankings) if weights is None else list(weights)
+    if len(weights) != len(rankings):
+        raise ValueError(f"got {len(weights)} weights for {len(rankings)} rankings")
+    scores: dict[Hashable, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
         for rank, item in enumerate(dict.fromkeys(ranking), start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return scores
 
 
