@@ -6,12 +6,36 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+import numpy as np
+
 from deployments.retriever.chunking import Chunker
+from deployments.retriever.config import SearchMode
 from deployments.retriever.embedder import Embedder
 from deployments.retriever.store import MilvusStore
-from deployments.types import Document, IngestResult
+from deployments.types import Document, Hit, IngestResult
 
 logger = logging.getLogger(__name__)
+
+
+def search(
+    queries: Sequence[str],
+    *,
+    embedder: Embedder,
+    store: MilvusStore,
+    mode: SearchMode,
+    limit: int,
+    rrf_k: int,
+    with_tokens: bool = False,
+) -> list[list[Hit]]:
+    """First-stage search: one best-first hit list per query (BM25 alone embeds nothing)."""
+    if mode == "bm25":
+        vectors = np.zeros((len(queries), embedder.dim), dtype=np.float32)
+    else:
+        vectors = embedder.embed(queries)
+    return store.search(
+        queries, vectors, mode=mode, limit=limit, rrf_k=rrf_k, with_tokens=with_tokens
+    )
+
 
 #: Turns passage texts into compressed token-vector strings (the reranker's job).
 PassageEncoder = Callable[[list[str]], Awaitable[list[str]]]

@@ -11,7 +11,7 @@ from ray.serve.handle import DeploymentHandle
 
 from deployments.retriever.chunking import Chunker
 from deployments.retriever.config import RetrieverConfig
-from deployments.retriever.core import ingest_documents
+from deployments.retriever.core import ingest_documents, search
 from deployments.retriever.embedder import Embedder
 from deployments.retriever.store import MilvusStore
 from deployments.types import Document, Hit, IngestResult
@@ -46,11 +46,11 @@ class Retriever:
         self, queries: list[str], *, limit: int | None = None, with_tokens: bool = True
     ) -> list[list[Hit]]:
         """One best-first hit list per query (``limit`` defaults to ``candidates``)."""
-        vectors = await asyncio.to_thread(self.embedder.embed, queries)
         return await asyncio.to_thread(
-            self.store.search,
+            search,
             queries,
-            vectors,
+            embedder=self.embedder,
+            store=self.store,
             mode=self.cfg.mode,
             limit=limit or self.cfg.candidates,
             rrf_k=self.cfg.rrf_k,

@@ -9,14 +9,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 from tqdm import tqdm
 
 from deployments.devices import resolve_device
 from deployments.reranker import core as rerank_core
 from deployments.reranker.encoder import TokenEncoder, load_token_encoder
 from deployments.retriever.chunking import Chunker
-from deployments.retriever.core import ingest_documents
+from deployments.retriever.config import SearchMode
+from deployments.retriever.core import ingest_documents, search
 from deployments.retriever.embedder import Embedder
 from deployments.retriever.store import MilvusStore
 from deployments.rewriter.core import rewrite
@@ -38,6 +38,20 @@ class Stages:
     encoder: TokenEncoder
     store: MilvusStore
     chunker: Chunker
+
+    def first_stage(
+        self, queries: list[str], *, mode: SearchMode, limit: int, with_tokens: bool = False
+    ) -> list[list[Hit]]:
+        """The retriever deployment's own search, with this config's RRF constant."""
+        return search(
+            queries,
+            embedder=self.embedder,
+            store=self.store,
+            mode=mode,
+            limit=limit,
+            rrf_k=self.cfg.retriever.rrf_k,
+            with_tokens=with_tokens,
+        )
 
 
 def build_stages(cfg: AppConfig, *, uri: str, collection: str) -> Stages:
@@ -98,10 +112,8 @@ class _Retriever:
         self._s, self._limit = stages, limit
 
     async def retrieve(self, queries: list[str]) -> list[list[Hit]]:
-        r = self._s.cfg.retriever
-        vectors = self._s.embedder.embed(queries)
-        return self._s.store.search(
-            queries, vectors, mode=r.mode, limit=self._limit, rrf_k=r.rrf_k, with_tokens=True
+        return self._s.first_stage(
+            queries, mode=self._s.cfg.retriever.mode, limit=self._limit, with_tokens=True
         )
 
 
@@ -127,11 +139,7 @@ def mode_runner(stages: Stages, mode: Mode) -> Callable[[str], list[Hit]]:
     if mode in ("dense", "bm25", "hybrid"):
 
         def first_stage(query: str) -> list[Hit]:
-            if mode == "bm25":  # BM25 needs no query vector
-                vectors = np.zeros((1, stages.embedder.dim), dtype=np.float32)
-            else:
-                vectors = stages.embedder.embed([query])
-            return stages.store.search([query], vectors, mode=mode, limit=DEPTH, rrf_k=r.rrf_k)[0]
+            return stages.first_stage([query], mode=mode, limit=DEPTH)[0]
 
         return first_stage
 
