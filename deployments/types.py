@@ -104,3 +104,14 @@ class Answer:
     route: Route
     timings_ms: dict[str, float]
     sub_queries: tuple[str, ...] = ()
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The retrieval half of a query (rewrite, search, rerank), without an answer."""
+
+    hits: list[Hit]
+    route: Route
+    timings_ms: dict[str, float]
+    sub_queries: tuple[str, ...] = ()

@@ -17,9 +17,11 @@ from deployments.ingress.schemas import (
     DocumentsResponse,
     QueryRequest,
     QueryResponse,
+    SearchRequest,
+    SearchResponse,
 )
 from deployments.retriever.chunking import content_id
-from deployments.types import Answer, Document, IngestResult
+from deployments.types import Answer, Document, Hit, IngestResult, Retrieval
 
 
 @dataclass
@@ -71,15 +73,39 @@ async def query(
         return error_response(exc)
     return QueryResponse(
         answer=result.answer,
-        citations=[
-            Citation(doc_id=h.doc_id, chunk_id=h.chunk_id, text=h.text, score=h.score)
-            for h in result.citations
-        ],
+        citations=_citations(result.citations),
         generator=result.generator,
         route=result.route,
         timings_ms=result.timings_ms,
         request_id=request_id,
+        cached=result.cached,
     )
+
+
+@queries.post("/v1/search", response_model=SearchResponse)
+async def search(
+    body: SearchRequest,
+    to: BackendsDep,
+    x_request_id: Annotated[str | None, Header()] = None,
+) -> SearchResponse | JSONResponse:
+    """The retrieval half of a query (rewrite, hybrid search, rerank): passages, no answer."""
+    request_id = _request_id(x_request_id)
+    try:
+        result: Retrieval = await to.supervisor.search.remote(body.query, body.top_k)
+    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
+        return error_response(exc)
+    return SearchResponse(
+        citations=_citations(result.hits),
+        route=result.route,
+        timings_ms=result.timings_ms,
+        request_id=request_id,
+    )
+
+
+def _citations(hits: list[Hit]) -> list[Citation]:
+    return [
+        Citation(doc_id=h.doc_id, chunk_id=h.chunk_id, text=h.text, score=h.score) for h in hits
+    ]
 
 
 @documents.post("/v1/documents", response_model=DocumentsResponse)

@@ -31,6 +31,10 @@ class QueryRequest(_Strict):
         return _not_blank(v, "query")
 
 
+class SearchRequest(QueryRequest):
+    """Same fields as a query; the answer is not generated."""
+
+
 class Citation(BaseModel):
     doc_id: str
     chunk_id: str
@@ -42,6 +46,14 @@ class QueryResponse(BaseModel):
     answer: str
     citations: list[Citation]
     generator: Literal["vllm", "extractive"]
+    route: Literal["simple", "complex", "comparative"]
+    timings_ms: dict[str, float]
+    request_id: str
+    cached: bool = False
+
+
+class SearchResponse(BaseModel):
+    citations: list[Citation]
     route: Literal["simple", "complex", "comparative"]
     timings_ms: dict[str, float]
     request_id: str

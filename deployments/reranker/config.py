@@ -84,8 +84,8 @@ class RerankerConfig(BaseModel):
     num_threads: int | None = Field(
         None,
         ge=1,
-        description="torch intra-op threads per replica (`torch.set_num_threads`); None keeps "
-        "torch's default.",
+        description="torch intra-op threads per replica (`torch.set_num_threads`); None: the "
+        "replica's CPU share rounded up (torch's default outside Ray).",
     )
 
     @field_validator("model")

@@ -24,6 +24,7 @@ from torch import nn
 from transformers import AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from deployments.devices import set_torch_threads
 from deployments.errors import ConfigError
 from deployments.reranker.checkpoint import (
     load_encoder_model,
@@ -121,10 +122,13 @@ class TokenEncoder:
             ``query_maxlen`` for ColBERT checkpoints (query augmentation).
         """
         conv = self._conventions
-        out: list[np.ndarray] = []
-        for chunk in _chunks(texts, self.batch_size):
+        out: list[np.ndarray] = [np.empty(0)] * len(texts)
+        for idx in length_buckets(texts, self.batch_size):
             ids, attention = self._tokenize(
-                chunk, self.query_maxlen, conv.query_marker_id, pad_to_max=conv.augment_queries
+                [texts[i] for i in idx],
+                self.query_maxlen,
+                conv.query_marker_id,
+                pad_to_max=conv.augment_queries,
             )
             if conv.augment_queries:
                 ids[ids == self._tokenizer.pad_token_id] = self._tokenizer.mask_token_id
@@ -133,7 +137,8 @@ class TokenEncoder:
                 keep = torch.ones_like(ids, dtype=torch.bool)
             else:
                 keep = attention.bool()
-            out.extend(self._embed(ids, attention, keep))
+            for i, vectors in zip(idx, self._embed(ids, attention, keep), strict=True):
+                out[i] = vectors
         return out
 
     def encode_passages(self, texts: list[str]) -> list[np.ndarray]:
@@ -142,13 +147,17 @@ class TokenEncoder:
         Shapes:
             returns one ``[n_tokens, dim]`` float32 array per text, ``n_tokens <= doc_maxlen``.
         """
-        out: list[np.ndarray] = []
-        for chunk in _chunks(texts, self.batch_size):
+        out: list[np.ndarray] = [np.empty(0)] * len(texts)
+        for idx in length_buckets(texts, self.batch_size):
             ids, attention = self._tokenize(
-                chunk, self.doc_maxlen, self._conventions.doc_marker_id, pad_to_max=False
+                [texts[i] for i in idx],
+                self.doc_maxlen,
+                self._conventions.doc_marker_id,
+                pad_to_max=False,
             )
             keep = attention.bool() & ~torch.isin(ids, self._skiplist)
-            out.extend(self._embed(ids, attention, keep))
+            for i, vectors in zip(idx, self._embed(ids, attention, keep), strict=True):
+                out[i] = vectors
         return out
 
     def _tokenize(
@@ -199,8 +208,7 @@ def load_token_encoder(
         ConfigError: The checkpoint cannot be found, has no ``linear.weight`` (not a
             ColBERT checkpoint), or its projection does not match the encoder.
     """
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
+    set_torch_threads(num_threads)
     if model is None:
         path = packaged_model_dir()
         tokenizer = AutoTokenizer.from_pretrained(path)
@@ -255,6 +263,15 @@ def load_token_encoder(
     )
 
 
-def _chunks(texts: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(texts), size):
-        yield texts[start : start + size]
+def length_buckets(texts: list[str], size: int) -> Iterator[list[int]]:
+    """Indices of ``texts`` in batches of ``size``, shortest texts first.
+
+    Texts of similar length share a padded forward pass, so short ones are not padded
+    to the longest of a mixed batch (length in characters, a cheap proxy for tokens).
+
+    >>> list(length_buckets(["aaaa", "b", "cc", "ddd"], 2))
+    [[1, 2], [3, 0]]
+    """
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), size):
+        yield order[start : start + size]

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from deployments.cache import CacheConfig
 from deployments.devices import Device
 
 SearchMode = Literal["dense", "bm25", "hybrid"]
@@ -81,7 +82,16 @@ class EmbedderConfig(BaseModel):
         default="auto", description="auto: CUDA when the replica has a GPU share, else CPU."
     )
     num_threads: int | None = Field(
-        default=None, ge=1, le=256, description="torch threads in this replica (None: torch's)."
+        default=None,
+        ge=1,
+        le=256,
+        description="torch threads in this replica; None: the replica's CPU share rounded up "
+        "(torch's default outside Ray).",
+    )
+    query_cache: CacheConfig = Field(
+        default_factory=lambda: CacheConfig(max_entries=4096, ttl_s=3600),
+        description="Query embeddings kept for repeated queries (exact text match); "
+        "max_entries 0 turns it off.",
     )
 
 
@@ -119,6 +129,18 @@ class RetrieverConfig(BaseModel):
     rrf_k: int = Field(default=60, ge=1, le=1000, description="RRF smoothing constant k.")
     candidates: int = Field(
         default=50, ge=1, le=1000, description="Hits fetched per query for the reranker."
+    )
+    max_batch_size: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Most concurrent retrieve calls served by one embedding pass.",
+    )
+    batch_wait_timeout_s: float = Field(
+        default=0.005,
+        ge=0.0,
+        le=1.0,
+        description="How long a partial batch of retrieve calls waits for more.",
     )
     max_documents_per_request: int = Field(
         default=256, ge=1, le=10000, description="Most documents one ingestion call accepts."

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deployments.devices import resolve_device
+from deployments.devices import resolve_device, set_torch_threads
 from deployments.retriever.config import EmbedderConfig
 
 logger = logging.getLogger(__name__)
@@ -28,17 +28,21 @@ class Embedder:
     """
 
     def __init__(self, cfg: EmbedderConfig) -> None:
-        import torch
         from sentence_transformers import SentenceTransformer
 
-        if cfg.num_threads:
-            torch.set_num_threads(cfg.num_threads)
+        threads = set_torch_threads(cfg.num_threads)
         self.name = cfg.model or "all-MiniLM-L6-v2 (packaged)"
         self._batch_size = cfg.batch_size
         self.device = resolve_device(cfg.device)
         self._model = SentenceTransformer(cfg.model or packaged_minilm_path(), device=self.device)
         self.dim = int(self._model.get_embedding_dimension())
-        logger.info("embedder %s loaded on %s (dim %d)", self.name, self.device, self.dim)
+        logger.info(
+            "embedder %s loaded on %s (dim %d, %d torch threads)",
+            self.name,
+            self.device,
+            self.dim,
+            threads,
+        )
 
     @property
     def tokenize(self):

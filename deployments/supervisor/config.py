@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from deployments.cache import CacheConfig
+
 
 class SupervisorConfig(BaseModel):
     """How the supervisor drives the stages."""
@@ -18,4 +20,9 @@ class SupervisorConfig(BaseModel):
     )
     request_timeout_s: float = Field(
         default=180.0, gt=0, description="Longest one query may take end to end."
+    )
+    answer_cache: CacheConfig = Field(
+        default_factory=lambda: CacheConfig(max_entries=1024, ttl_s=60),
+        description="Whole answers kept per exact (query, top_k); an answer may lag newly "
+        "ingested documents by up to ttl_s. max_entries 0 turns it off.",
     )

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from deployments.errors import StageUnavailableError
 from deployments.ingress.deployment import api
 from deployments.ingress.routes import Backends, set_backends
-from deployments.types import Answer, Hit, IngestResult
+from deployments.types import Answer, Hit, IngestResult, Retrieval
 
 
 class _Method:
@@ -39,6 +39,9 @@ class FakeSupervisor:
                     {"rewrite": 1.0, "retrieve": 2.0, "rerank": 3.0, "generate": 4.0},
                 )
             )
+        )
+        self.search = _Method(
+            lambda q, k: Retrieval([hit], "comparative", {"rewrite": 1.0, "total": 5.0})
         )
 
 
@@ -73,6 +76,7 @@ def test_query_reply_follows_the_contract(client):
         "route": "simple",
         "timings_ms": {"rewrite": 1.0, "retrieve": 2.0, "rerank": 3.0, "generate": 4.0},
         "request_id": "abc",
+        "cached": False,
     }
     assert client.supervisor.answer.calls == [("why?", 5)]
 
@@ -110,13 +114,27 @@ def test_documents_get_content_ids_and_are_forwarded(client):
         ({}, "query", "required"),
     ],
 )
-def test_bad_queries_get_400_with_param(client, body, param, fragment):
-    reply = client.post("/v1/query", json=body)
+@pytest.mark.parametrize("route", ["/v1/query", "/v1/search"])
+def test_bad_queries_get_400_with_param(client, route, body, param, fragment):
+    reply = client.post(route, json=body)
     assert reply.status_code == 400
     error = reply.json()["error"]
     assert (error["type"], error["param"]) == ("invalid_request_error", param)
     assert fragment in error["message"]
     assert client.supervisor.answer.calls == []
+    assert client.supervisor.search.calls == []
+
+
+def test_search_returns_passages_without_an_answer(client):
+    reply = client.post("/v1/search", json={"query": "a vs b?", "top_k": 3})
+    assert reply.status_code == 200
+    assert reply.json() == {
+        "citations": [{"doc_id": "d1", "chunk_id": "d1#0000", "text": "text one", "score": 0.9}],
+        "route": "comparative",
+        "timings_ms": {"rewrite": 1.0, "total": 5.0},
+        "request_id": reply.json()["request_id"],
+    }
+    assert client.supervisor.search.calls == [("a vs b?", 3)]
 
 
 def test_non_json_body_is_a_400(client):

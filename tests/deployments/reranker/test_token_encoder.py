@@ -195,3 +195,19 @@ def test_minilm_passages_drop_punctuation_and_padding(minilm):
     assert short.shape == (4, 384)  # [CLS] hello world [SEP]
     assert long.shape == (8, 384)
     np.testing.assert_allclose(np.linalg.norm(short, axis=1), 1.0, atol=1e-5)
+
+
+def test_length_buckets_keep_each_text_in_its_slot(minilm, monkeypatch):
+    texts = [
+        "a long passage about protein folding in yeast cells under heat stress conditions",
+        "short one",
+        "medium length text on mice",
+        "x",
+    ]
+    alone = [minilm.encode_passages([t])[0] for t in texts]
+    monkeypatch.setattr(minilm, "batch_size", 2)
+    for got, want in zip(minilm.encode_passages(texts), alone, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-4)
+    queries = [minilm.encode_queries([t])[0] for t in texts]
+    for got, want in zip(minilm.encode_queries(texts), queries, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-4)
