@@ -46,6 +46,7 @@ class GeneratorClient:
             messages=build_messages(query, hits, max_chars=self._cfg.max_passage_chars),
             max_tokens=self._cfg.max_tokens,
             temperature=self._cfg.temperature,
+            ignore_eos=self._cfg.ignore_eos,
             stream=False,
         )
         async for response in self._handle.options(stream=True).chat.remote(request, None):

@@ -29,6 +29,11 @@ class GeneratorConfig(BaseModel):
         default=None, description="Name the model is served under (default: derived from model)."
     )
     max_tokens: int = Field(default=256, ge=1, le=8192, description="Answer length cap, tokens.")
+    ignore_eos: bool = Field(
+        default=False,
+        description="Always generate max_tokens (benchmarks: a fixed output length, also from "
+        "random-weight models); leave off in production.",
+    )
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature.")
     max_passage_chars: int = Field(
         default=1500, ge=50, le=20000, description="Each cited passage is cut to this length."

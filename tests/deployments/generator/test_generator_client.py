@@ -60,6 +60,7 @@ class FakeChatRequest:
     messages: list
     max_tokens: int
     temperature: float
+    ignore_eos: bool
     stream: bool
 
 
@@ -117,17 +118,20 @@ def _vllm_client(handle, **cfg) -> GeneratorClient:
 
 def test_vllm_kind_sends_a_grounded_chat_request(fake_openai_models) -> None:
     handle = ChatHandle([_response("  Milvus. [1]  ", 5)])
-    client = _vllm_client(handle, max_tokens=64, temperature=0.2, max_passage_chars=60)
+    client = _vllm_client(
+        handle, max_tokens=64, temperature=0.2, max_passage_chars=60, ignore_eos=True
+    )
 
     out = asyncio.run(client.generate("Where are vectors?", HITS))
 
     assert out == Generation("Milvus. [1]", "vllm", "Qwen2.5-0.5B", 5)
     assert handle.options_seen == [{"stream": True}]
     (req,) = handle.requests
-    assert (req.model, req.max_tokens, req.temperature, req.stream) == (
+    assert (req.model, req.max_tokens, req.temperature, req.ignore_eos, req.stream) == (
         "Qwen2.5-0.5B",
         64,
         0.2,
+        True,
         False,
     )
     assert req.messages == build_messages("Where are vectors?", HITS, max_chars=60)

@@ -1,0 +1,143 @@
+"""Run the graph with ``serve run`` in a child process: start, wait until healthy, stop.
+
+Used by the end-to-end tests and the benchmark, which both need the real application
+from ``serve_config.yaml`` (with a few settings changed) on a free local port.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+class GraphStartError(RuntimeError):
+    """``serve run`` exited or the graph did not become healthy; carries the log's tail."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def deep_merge(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied; nested dicts merge, other values replace.
+
+    >>> deep_merge({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"c": 9}, "e": 4})
+    {'a': {'b': 1, 'c': 9}, 'd': 3, 'e': 4}
+    """
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def write_serve_config(
+    target: Path,
+    *,
+    port: int,
+    args: Mapping[str, Any] | None = None,
+    deployments: Mapping[str, Mapping[str, Any]] | None = None,
+    base: Path = ROOT / "serve_config.yaml",
+) -> Path:
+    """A copy of ``base`` on ``port`` with app ``args`` and per-deployment options merged in."""
+    config = yaml.safe_load(base.read_text())
+    config["http_options"]["port"] = port
+    app = config["applications"][0]
+    app["args"] = deep_merge(app.get("args") or {}, args or {})
+    for entry in app.get("deployments", []):
+        entry.update(deep_merge(entry, (deployments or {}).get(entry["name"], {})))
+    target.write_text(yaml.safe_dump(config, sort_keys=False))
+    return target
+
+
+@contextmanager
+def running_graph(
+    config: Path,
+    *,
+    port: int,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    start_timeout_s: float = 900.0,
+) -> Iterator[str]:
+    """Run ``serve run config`` until the block ends; yields the base URL once healthy.
+
+    Raises:
+        GraphStartError: ``serve run`` exited, or ``/healthz`` was not 200 in time.
+    """
+    full_env = {**os.environ, **OFFLINE_ENV, **(env or {})}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "serve"), "run", str(config)],
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log, timeout_s=start_timeout_s)
+        yield url
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, so ``serve run`` stops Serve and the local Ray it started (SIGINT may be
+    ignored when run as a background job); its process group is killed if it lingers."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        pass
+    try:  # whatever of that Ray cluster outlived serve run (its own process group)
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path, *, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise GraphStartError(f"serve run exited with {proc.returncode}:\n{tail(log)}")
+        try:
+            reply = httpx.get(url + "/healthz", timeout=10)
+            if reply.status_code == 200:
+                return
+            last = reply.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(3)
+    raise GraphStartError(f"graph not healthy after {timeout_s}s (last: {last}):\n{tail(log)}")
+
+
+def tail(log: Path, lines: int = 80) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,323 @@
+"""The graph against a naive single-process pipeline, side by side, in one invocation.
+
+    python -m loadtests.bench --output reports/bench.json \\
+        [--dataset ../shared/datasets/scifact --docs 1000] [--variants default,throughput]
+
+Steps, all on this machine, one after the other (never two measurements at once):
+
+1. ingest the corpus (a BEIR dataset, or graph/sample_corpus) into one Milvus
+   collection through the retriever's own ingestion path (reused when already stored);
+2. **baseline** (``loadtests.baseline``, its own process): the same models and
+   collection, one request at a time, with and without generation;
+3. **micro** (``loadtests.micro``, its own process): reranker and query-embedding
+   batching, unbatched vs Serve dynamic batching vs one padded batch;
+4. **graph**: ``serve run`` on serve_config.yaml (collection, generator and caches
+   changed as below), driven over HTTP at each ``--concurrency`` (``/v1/query``) and at
+   ``--search-concurrency`` on the retrieval path (``/v1/search``); once per variant
+   (``throughput``: RAY_SERVE_THROUGHPUT_OPTIMIZED=1; ``haproxy``: RAY_SERVE_ENABLE_HA_PROXY=1).
+
+Generation runs vLLM on the architecture of SmolLM2-135M-Instruct with random weights
+(``load_format="dummy"``, see loadtests/bench_model.py) for a fixed ``--max-tokens``
+(``ignore_eos``), in both the baseline and the graph. The graph's answer and
+query-embedding caches are off, so repeated queries cost what new ones do.
+
+Writes the JSON report to --output (ratios under ``ratios``) and a markdown table
+next to it (same name, ``.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from deployments.types import Document
+from graph.config import load_config
+from graph.evaluate import app_args, collection_name
+from graph.evaluation.beir import load_dataset
+from graph.serve_process import ROOT, free_port, running_graph, write_serve_config
+from loadtests.bench_model import ENGINE_KWARGS, build_bench_model
+from loadtests.driver import drive
+from loadtests.micro import combine
+from loadtests.report import markdown, ratios
+from loadtests.spec import BenchSpec
+from loadtests.workload import COMPLEX_QUERIES, SIMPLE_QUERIES
+
+VARIANT_ENV: dict[str, dict[str, str]] = {
+    "default": {},
+    "throughput": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"},
+    "haproxy": {"RAY_SERVE_ENABLE_HA_PROXY": "1"},
+}
+
+
+def corpus(args: argparse.Namespace) -> tuple[str, list[Document], list[str]]:
+    """(name, documents, queries) from ``--dataset`` or the sample corpus."""
+    if args.dataset is not None:
+        data = load_dataset(args.dataset, args.split, max_queries=args.queries, max_docs=args.docs)
+        return data.name, data.documents, list(data.queries.values())
+    from graph.ingest import documents, find_files
+
+    docs = [
+        Document(doc_id=path.stem, text=d["text"], title=d["title"], metadata=d["metadata"])
+        for path, d in documents(find_files([str(ROOT / "graph" / "sample_corpus")]))
+        if d is not None
+    ]
+    queries = [q for pair in zip(SIMPLE_QUERIES, COMPLEX_QUERIES, strict=False) for q in pair]
+    return "sample_corpus", docs, queries[: args.queries] if args.queries else queries
+
+
+def make_spec(args: argparse.Namespace, work: Path) -> tuple[BenchSpec, str, list[Document]]:
+    """The spec every part of the run shares, the corpus name and its documents."""
+    app = app_args(args.config, args.set)
+    app["generator"] = {
+        **app.get("generator", {}),
+        "max_tokens": args.max_tokens,
+        "ignore_eos": True,
+        "temperature": 0.0,
+    }
+    name, docs, queries = corpus(args)
+    cfg = load_config(app)
+    source = None
+    if args.generator == "vllm":
+        source = str(build_bench_model(work / "bench-model"))
+        app["generator"].update(mode="vllm", model=source)
+        app["generator"]["engine_kwargs"] = {**cfg.generator.engine_kwargs, **ENGINE_KWARGS}
+    else:
+        app["generator"]["mode"] = "extractive"
+    args.store.parent.mkdir(parents=True, exist_ok=True)
+    spec = BenchSpec(
+        app=app,
+        milvus_uri=str(args.store.resolve()),
+        collection=collection_name(cfg, name, ("bench", args.docs)),
+        generator_source=source,
+        queries=queries,
+        top_k=args.top_k,
+        warmup=args.warmup,
+        baseline_requests=args.baseline_requests,
+        concurrency=args.concurrency,
+        requests_per_client=args.requests_per_client,
+        search_concurrency=args.search_concurrency,
+    )
+    return spec, name, docs
+
+
+def run_child(
+    module: str, inputs: list[str | Path], out: Path, log: Path, timeout_s: float
+) -> dict:
+    """``python -m module INPUTS... OUT`` in its own process; its JSON result."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    with log.open("w") as f:
+        proc = subprocess.run(
+            [sys.executable, "-m", module, *map(str, inputs), str(out)],
+            cwd=ROOT,
+            env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            timeout=timeout_s,
+            check=False,
+        )
+    if proc.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        raise SystemExit(f"{module} failed (exit {proc.returncode}); log {log}:\n{tail}")
+    return json.loads(out.read_text())
+
+
+def run_graph(spec: BenchSpec, variant: str, work: Path, timeout_s: float) -> dict:
+    """Start the graph with ``variant``'s environment and drive every load level."""
+    port = free_port()
+    args = {
+        **spec.app_args(),
+        "supervisor": {**spec.app.get("supervisor", {}), "answer_cache": {"max_entries": 0}},
+    }
+    args["retriever"] = {
+        **args["retriever"],
+        "embedder": {**args["retriever"].get("embedder", {}), "query_cache": {"max_entries": 0}},
+    }
+    config = write_serve_config(work / f"serve_config.{variant}.yaml", port=port, args=args)
+    log = work / f"serve.{variant}.log"
+    result: dict[str, Any] = {"levels": {}}
+    started = time.perf_counter()
+    with running_graph(
+        config, port=port, log=log, env=VARIANT_ENV[variant], start_timeout_s=timeout_s
+    ) as url:
+        result["start_s"] = round(time.perf_counter() - started, 1)
+        warm = spec.query_cycle(max(spec.warmup, 1) * 4)
+        asyncio.run(drive(url, "/v1/query", warm, clients=4, top_k=spec.top_k))
+        for clients in spec.concurrency:
+            queries = spec.query_cycle(spec.requests_at(clients))
+            level = asyncio.run(drive(url, "/v1/query", queries, clients=clients, top_k=spec.top_k))
+            result["levels"][f"c{clients}"] = level
+            print(f"  {variant} /v1/query c{clients}: {_line(level)}", file=sys.stderr)
+        c = spec.search_concurrency
+        search = asyncio.run(
+            drive(
+                url,
+                "/v1/search",
+                spec.query_cycle(spec.requests_at(c)),
+                clients=c,
+                top_k=spec.top_k,
+            )
+        )
+        result["search"] = {f"c{c}": search}
+        print(f"  {variant} /v1/search c{c}: {_line(search)}", file=sys.stderr)
+    return result
+
+
+def _line(run: dict) -> str:
+    return (
+        f"{run['rps']} req/s, p50 {run['p50_ms']} ms, p95 {run['p95_ms']} ms, "
+        f"{run['errors']} errors"
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m loadtests.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--output", type=Path, required=True, help="JSON report (and .md beside it)")
+    p.add_argument("--dataset", type=Path, help="BEIR dataset folder (default: sample corpus)")
+    p.add_argument("--split", default="train", help="qrels split whose queries to use")
+    p.add_argument("--docs", type=int, default=1000, help="documents to ingest from --dataset")
+    p.add_argument("--queries", type=int, default=64, help="distinct queries (cycled)")
+    p.add_argument("--generator", choices=["vllm", "extractive"], default="vllm")
+    p.add_argument("--max-tokens", type=int, default=32, help="tokens per answer (fixed)")
+    p.add_argument("--top-k", type=int, default=3, help="passages per answer")
+    p.add_argument("--concurrency", type=_ints, default=[1, 8, 32], help="e.g. 1,8,32")
+    p.add_argument("--search-concurrency", type=int, default=8)
+    p.add_argument("--requests-per-client", type=int, default=3)
+    p.add_argument("--baseline-requests", type=int, default=16)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument(
+        "--variants",
+        type=_variants,
+        default=["default"],
+        help=f"graph runs, comma-separated: {', '.join(VARIANT_ENV)}",
+    )
+    p.add_argument("--skip-micro", action="store_true", help="leave out the micro-benchmarks")
+    p.add_argument("--config", type=Path, default=ROOT / "serve_config.yaml")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an app setting, e.g. reranker.max_batch_size=32",
+    )
+    p.add_argument(
+        "--store",
+        type=Path,
+        default=Path("data/bench/milvus.db"),
+        help="Milvus Lite file of the benchmark collection (kept between runs)",
+    )
+    p.add_argument("--timeout-s", type=float, default=1800, help="limit of each part")
+    return p.parse_args(argv)
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"client counts must be >= 1, got {text!r}")
+    return values
+
+
+def _variants(text: str) -> list[str]:
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    unknown = [n for n in names if n not in VARIANT_ENV]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown variant(s) {unknown or text!r}; choose from {', '.join(VARIANT_ENV)}"
+        )
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = args.output.resolve().parent / (args.output.stem + ".work")
+    work.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    spec, name, docs = make_spec(args, work)
+    spec_path = work / "spec.json"
+    spec_path.write_text(spec.model_dump_json(indent=2))
+    docs_path = work / "documents.jsonl"
+    with docs_path.open("w", encoding="utf-8") as f:
+        f.writelines(json.dumps(dataclasses.asdict(d)) + "\n" for d in docs)
+    print(f"ingesting {len(docs)} documents (stored ones are skipped) ...", file=sys.stderr)
+    ingested = run_child(
+        "loadtests.prepare",
+        [spec_path, docs_path],
+        work / "ingest.json",
+        work / "ingest.log",
+        args.timeout_s,
+    )
+    corpus_info = {
+        "name": name,
+        "documents": len(docs),
+        "queries": len(spec.queries),
+        "collection": spec.collection,
+        "ingest": ingested,
+    }
+    report: dict[str, Any] = {
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "command": "python -m loadtests.bench " + " ".join(sys.argv[1:] if argv is None else argv),
+        "corpus": corpus_info,
+        "spec": json.loads(spec.model_dump_json(exclude={"queries"})),
+    }
+    print("baseline (one process, one request at a time) ...", file=sys.stderr)
+    report["baseline"] = run_child(
+        "loadtests.baseline",
+        [spec_path],
+        work / "baseline.json",
+        work / "baseline.log",
+        args.timeout_s,
+    )
+    if not args.skip_micro:
+        print("micro-benchmarks (reranker, query embedding) ...", file=sys.stderr)
+        local = run_child(
+            "loadtests.micro",
+            ["local", spec_path],
+            work / "micro_local.json",
+            work / "micro_local.log",
+            args.timeout_s,
+        )
+        served = run_child(
+            "loadtests.micro",
+            ["serve", spec_path, work / "micro_local.pkl"],
+            work / "micro_serve.json",
+            work / "micro_serve.log",
+            args.timeout_s,
+        )
+        report["micro"] = combine(local, served)
+    report["graph"] = {}
+    for variant in args.variants:
+        print(f"graph ({variant}) ...", file=sys.stderr)
+        report["graph"][variant] = run_graph(spec, variant, work, args.timeout_s)
+    report["ratios"] = ratios(report)
+    report["seconds"] = round(time.perf_counter() - began, 1)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(report)
+    args.output.with_suffix(".md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

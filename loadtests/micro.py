@@ -1,0 +1,198 @@
+"""Micro-benchmarks of batching: the reranker and query embedding, three ways each.
+
+- **unbatched**: one request at a time, in process (one forward pass per query);
+- **serve_batched**: the real deployment under Ray Serve, all requests sent at once, so
+  ``@serve.batch`` groups them (and ``serve_batch1``: the same with ``max_batch_size=1``,
+  Serve's overhead without batching);
+- **padded**: every query in one call, in process (one padded forward pass): the
+  ceiling batching can reach.
+
+The workload is real: 32 queries, each with its 50 first-stage candidates (and their
+stored token vectors) from the benchmark collection. It runs as two processes (see
+:func:`main`); the Serve half starts and stops a local Ray.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import pickle
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from deployments.types import Hit
+from graph.evaluation.pipeline import Stages, build_stages
+from loadtests.spec import BenchSpec
+from loadtests.stats import ratio
+
+logger = logging.getLogger(__name__)
+
+N_QUERIES = 32
+N_PASSAGES = 50
+
+
+def _best_of(repeats: int, run: Callable[[], object]) -> float:
+    """Fastest wall time of ``repeats`` runs, seconds (the least disturbed by neighbours)."""
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def workload(stages: Stages, spec: BenchSpec) -> tuple[list[str], list[list[Hit]]]:
+    """32 queries and their 50 first-stage candidates with token vectors."""
+    queries = spec.query_cycle(N_QUERIES)
+    cfg = stages.cfg.retriever
+    hits = stages.first_stage(queries, mode=cfg.mode, limit=N_PASSAGES, with_tokens=True)
+    return queries, hits
+
+
+def in_process(stages: Stages, queries: list[str], hits: list[list[Hit]], repeats: int) -> dict:
+    """Unbatched and padded timings of the reranker and the query embedder."""
+    from deployments.reranker.deployment import Reranker
+
+    reranker = Reranker.func_or_class(stages.cfg.reranker, encoder=stages.encoder)
+    top_ks = [10] * len(queries)
+    n_passages = sum(len(h) for h in hits)
+
+    def rerank_one_by_one() -> None:
+        for q, h in zip(queries, hits, strict=True):
+            reranker.rerank_many([q], [h], [10])
+
+    def embed_one_by_one() -> None:
+        for q in queries:
+            stages.embedder.embed([q])
+
+    rerank_unbatched = _best_of(repeats, rerank_one_by_one)
+    rerank_padded = _best_of(repeats, lambda: reranker.rerank_many(queries, hits, top_ks))
+    embed_unbatched = _best_of(repeats, embed_one_by_one)
+    embed_padded = _best_of(repeats, lambda: stages.embedder.embed(queries))
+    return {
+        "rerank": {
+            "unbatched_passages_per_s": round(n_passages / rerank_unbatched, 1),
+            "padded_passages_per_s": round(n_passages / rerank_padded, 1),
+        },
+        "embed": {
+            "unbatched_queries_per_s": round(len(queries) / embed_unbatched, 1),
+            "padded_queries_per_s": round(len(queries) / embed_padded, 1),
+        },
+    }
+
+
+def under_serve(spec: BenchSpec, queries: list[str], hits: list[list[Hit]], repeats: int) -> dict:
+    """The Reranker and Retriever deployments under Serve, batch size as configured vs 1."""
+    import ray
+    from ray import serve
+
+    from deployments.reranker.deployment import build_reranker_deployment
+    from deployments.retriever.deployment import build_retriever_deployment
+
+    cfg = spec.app_config()
+    n_passages = sum(len(h) for h in hits)
+    out: dict[str, dict] = {"rerank": {}, "retrieve": {}}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        for label, batch in (("serve_batched", cfg.reranker.max_batch_size), ("serve_batch1", 1)):
+            rcfg = cfg.reranker.model_copy(update={"max_batch_size": batch})
+            handle = serve.run(
+                build_reranker_deployment(rcfg), name="micro_rerank", route_prefix=None
+            )
+
+            async def rerank_all(handle=handle) -> None:
+                calls = [handle.rerank.remote(q, h, 10) for q, h in zip(queries, hits, strict=True)]
+                await asyncio.gather(*calls)
+
+            asyncio.run(rerank_all())  # warm-up: model load, first batch
+            wall = _best_of(repeats, lambda rerank_all=rerank_all: asyncio.run(rerank_all()))
+            out["rerank"][f"{label}_passages_per_s"] = round(n_passages / wall, 1)
+            serve.delete("micro_rerank")
+
+        # Query embedding batches inside the retriever's retrieve(): embed + search.
+        for label, batch in (("serve_batched", cfg.retriever.max_batch_size), ("serve_batch1", 1)):
+            rt = cfg.retriever.model_copy(update={"max_batch_size": batch})
+            rt.embedder.query_cache.max_entries = 0  # every call embeds
+            handle = serve.run(
+                build_retriever_deployment(rt, None), name="micro_retrieve", route_prefix=None
+            )
+
+            async def retrieve_all(handle=handle) -> None:
+                await asyncio.gather(
+                    *(handle.retrieve.remote([q], limit=10, with_tokens=False) for q in queries)
+                )
+
+            asyncio.run(retrieve_all())
+            wall = _best_of(repeats, lambda retrieve_all=retrieve_all: asyncio.run(retrieve_all()))
+            out["retrieve"][f"{label}_queries_per_s"] = round(len(queries) / wall, 1)
+            serve.delete("micro_retrieve")
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+    return out
+
+
+def combine(local: dict, served: dict) -> dict:
+    """One micro-benchmark report from both halves, with the ratios the report quotes."""
+    rerank = {**local["rerank"], **served["rerank"]}
+    base = rerank["unbatched_passages_per_s"]
+    embed = local["embed"]
+    return {
+        "workload": {"queries": N_QUERIES, "passages_per_query": N_PASSAGES},
+        "rerank": rerank,
+        "embed": embed,
+        "retrieve": served["retrieve"],
+        "ratios": {
+            "rerank_batching_ratio": ratio(rerank["serve_batched_passages_per_s"], base),
+            "rerank_padded_ratio": ratio(rerank["padded_passages_per_s"], base),
+            "rerank_serve_batch1_ratio": ratio(rerank["serve_batch1_passages_per_s"], base),
+            "embed_padded_ratio": ratio(
+                embed["padded_queries_per_s"], embed["unbatched_queries_per_s"]
+            ),
+            "retrieve_batching_ratio": ratio(
+                served["retrieve"]["serve_batched_queries_per_s"],
+                served["retrieve"]["serve_batch1_queries_per_s"],
+            ),
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``local SPEC OUT`` (in process; also writes OUT's workload beside it as .pkl), then
+    ``serve SPEC OUT.pkl OUT2`` (under Ray Serve, from a fresh process: Ray cannot start
+    from a process already holding the Milvus Lite file, whose lock outlives close())."""
+    args = argv if argv is not None else sys.argv[1:]
+    if (
+        not args
+        or args[0] not in ("local", "serve")
+        or len(args) != (3 if args[0] == "local" else 4)
+    ):
+        print(
+            "usage: python -m loadtests.micro local SPEC.json OUT.json\n"
+            "       python -m loadtests.micro serve SPEC.json WORKLOAD.pkl OUT.json",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    spec = BenchSpec.model_validate_json(Path(args[1]).read_text())
+    out = Path(args[-1])
+    if args[0] == "local":
+        stages = build_stages(spec.app_config(), uri=spec.milvus_uri, collection=spec.collection)
+        try:
+            queries, hits = workload(stages, spec)
+            result = in_process(stages, queries, hits, repeats=3)
+        finally:
+            stages.store.close()
+        out.with_suffix(".pkl").write_bytes(pickle.dumps((queries, hits)))
+    else:
+        queries, hits = pickle.loads(Path(args[2]).read_bytes())
+        result = under_serve(spec, queries, hits, repeats=3)
+    out.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

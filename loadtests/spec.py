@@ -1,0 +1,67 @@
+"""What one benchmark run measures, handed to its child processes as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from graph.config import AppConfig, load_config
+from graph.serve_process import deep_merge
+
+
+class BenchSpec(BaseModel):
+    """Settings shared by the baseline, the micro-benchmarks and the graph runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    app: dict[str, Any] = Field(
+        default_factory=dict, description="Application args (as in serve_config.yaml)."
+    )
+    milvus_uri: str = Field(description="Milvus Lite file or server URI of the collection.")
+    collection: str = Field(description="The collection every run searches.")
+    generator_source: str | None = Field(
+        default=None, description="Model directory vLLM serves; None: extractive answers."
+    )
+    queries: list[str] = Field(min_length=1, description="Query texts, cycled in order.")
+    top_k: int = Field(default=5, ge=1, le=50, description="Passages per answer.")
+    warmup: int = Field(default=2, ge=0, description="Unmeasured requests before each run.")
+    baseline_requests: int = Field(default=16, ge=1, description="Baseline requests per mode.")
+    concurrency: list[int] = Field(
+        default_factory=lambda: [1, 8, 32], min_length=1, description="Graph client counts."
+    )
+    requests_per_client: int = Field(
+        default=3, ge=1, description="Graph requests per level = clients x this (at least 16)."
+    )
+    search_concurrency: int = Field(
+        default=8, ge=1, description="Clients on the retrieval-only path (/v1/search)."
+    )
+
+    @model_validator(mode="after")
+    def _app_args_valid(self) -> BenchSpec:
+        self.app_config()  # raises a readable ConfigError
+        return self
+
+    def app_args(self) -> dict[str, Any]:
+        """The application args pointed at the benchmark's collection."""
+        milvus = {"uri": self.milvus_uri, "collection": self.collection}
+        return deep_merge(self.app, {"retriever": {"milvus": milvus}})
+
+    def app_config(self) -> AppConfig:
+        return load_config(self.app_args())
+
+    def requests_at(self, clients: int) -> int:
+        """How many requests a graph level sends.
+
+        >>> BenchSpec(milvus_uri="x.db", collection="c", queries=["q"]).requests_at(32)
+        96
+        """
+        return max(16, clients * self.requests_per_client)
+
+    def query_cycle(self, n: int) -> list[str]:
+        """``n`` queries, cycling through ``queries``.
+
+        >>> BenchSpec(milvus_uri="x.db", collection="c", queries=["a", "b"]).query_cycle(3)
+        ['a', 'b', 'a']
+        """
+        return [self.queries[i % len(self.queries)] for i in range(n)]
