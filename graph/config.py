@@ -35,6 +35,12 @@ class AppConfig(BaseModel):
                 f"retriever.candidates={self.retriever.candidates} is below the largest "
                 f"top_k a query may ask for ({MAX_TOP_K}); raise it to at least {MAX_TOP_K}"
             )
+        if self.supervisor.rerank_depth > self.retriever.candidates:
+            raise ValueError(
+                f"supervisor.rerank_depth={self.supervisor.rerank_depth} exceeds "
+                f"retriever.candidates={self.retriever.candidates}: the reranker cannot score "
+                "more candidates than the retriever fetches; lower rerank_depth"
+            )
         return self
 
 

@@ -19,12 +19,15 @@ async def drive(
     clients: int,
     top_k: int,
     timeout_s: float = 300.0,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> dict:
     """Send one POST per query to ``url + path``, ``clients`` at a time.
 
     Each client takes the next query as soon as its previous reply arrives, so the
     server always has ``clients`` requests in flight. Latency is measured here, at
     the client; per-stage times come from the replies' ``timings_ms``.
+
+    ``transport`` replaces the network (tests pass an ``httpx.ASGITransport``).
 
     Returns:
         :func:`~loadtests.stats.summarize` of the run plus ``stages_ms`` (mean per
@@ -56,7 +59,9 @@ async def drive(
             latencies.append((time.perf_counter() - t) * 1000.0)
             timings.append(reply.json().get("timings_ms", {}))
 
-    async with httpx.AsyncClient(base_url=url, timeout=timeout_s, limits=limits) as http:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=timeout_s, limits=limits, transport=transport
+    ) as http:
         began = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(clients)))
         wall = time.perf_counter() - began

@@ -76,9 +76,16 @@ def maxsim_padded(
         >>> maxsim_padded(Q, np.array([[True, True]]), D, np.array([[True, True], [True, False]]))
         array([[1.8, 1. ]], dtype=float32)
     """
-    sims = np.einsum("bqd,nld->bnql", queries, docs, dtype=np.float32, casting="same_kind")
-    sims = np.where(d_mask[None, :, None, :], sims, -np.inf)
-    best = sims.max(axis=-1, initial=-np.inf)  # [B, N, Lq]
+    b, lq, d = queries.shape
+    n, ld, _ = docs.shape
+    # One BLAS matmul over every (document token, query token) pair; np.einsum without
+    # path optimisation would loop in C instead, about 2x slower at rerank sizes.
+    flat = docs.reshape(n * ld, d).astype(np.float32, copy=False)
+    sims = (flat @ queries.reshape(b * lq, d).astype(np.float32, copy=False).T).reshape(
+        n, ld, b, lq
+    )
+    sims = np.where(d_mask[:, :, None, None], sims, -np.inf)
+    best = sims.max(axis=1, initial=-np.inf).transpose(1, 0, 2)  # [B, N, Lq]
     best = np.where(q_mask[:, None, :] & np.isfinite(best), best, 0.0)
     return best.sum(axis=-1).astype(np.float32)
 

@@ -28,6 +28,7 @@ def search(
     limit: int,
     rrf_k: int,
     with_tokens: bool = False,
+    tokens_for: int | None = None,
 ) -> list[list[Hit]]:
     """First-stage search: one best-first hit list per query (BM25 alone embeds nothing)."""
     if mode == "bm25":
@@ -35,7 +36,13 @@ def search(
     else:
         vectors = embedder.embed(queries)
     return store.search(
-        queries, vectors, mode=mode, limit=limit, rrf_k=rrf_k, with_tokens=with_tokens
+        queries,
+        vectors,
+        mode=mode,
+        limit=limit,
+        rrf_k=rrf_k,
+        with_tokens=with_tokens,
+        tokens_for=tokens_for,
     )
 
 
@@ -46,6 +53,7 @@ class SearchRequest:
     queries: tuple[str, ...]
     limit: int
     with_tokens: bool = False
+    tokens_for: int | None = None
 
 
 def embed_cached(
@@ -92,9 +100,9 @@ def search_batch(
     Requests with the same ``limit`` and ``with_tokens`` share a store call. BM25 alone
     embeds nothing. Returns, per request, one hit list per query.
     """
-    groups: dict[tuple[int, bool], list[int]] = {}
+    groups: dict[tuple[int, bool, int | None], list[int]] = {}
     for i, req in enumerate(requests):
-        groups.setdefault((req.limit, req.with_tokens), []).append(i)
+        groups.setdefault((req.limit, req.with_tokens, req.tokens_for), []).append(i)
     texts = [q for req in requests for q in req.queries]
     if mode == "bm25" or not texts:
         vectors = np.zeros((len(texts), store.dim), dtype=np.float32)
@@ -102,7 +110,7 @@ def search_batch(
         vectors = embed(texts)
     offsets = np.cumsum([0] + [len(req.queries) for req in requests])
     results: list[list[list[Hit]]] = [[] for _ in requests]
-    for (limit, with_tokens), members in groups.items():
+    for (limit, with_tokens, tokens_for), members in groups.items():
         rows = [r for i in members for r in range(offsets[i], offsets[i + 1])]
         if not rows:
             continue
@@ -113,6 +121,7 @@ def search_batch(
             limit=limit,
             rrf_k=rrf_k,
             with_tokens=with_tokens,
+            tokens_for=tokens_for,
         )
         start = 0
         for i in members:

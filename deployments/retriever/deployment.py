@@ -56,10 +56,21 @@ class Retriever:
         )(self._retrieve_batch)
 
     async def retrieve(
-        self, queries: list[str], *, limit: int | None = None, with_tokens: bool = True
+        self,
+        queries: list[str],
+        tokens_for: int | None = None,
+        *,
+        limit: int | None = None,
+        with_tokens: bool = True,
     ) -> list[list[Hit]]:
-        """One best-first hit list per query (``limit`` defaults to ``candidates``)."""
-        request = SearchRequest(tuple(queries), limit or self.cfg.candidates, with_tokens)
+        """One best-first hit list per query (``limit`` defaults to ``candidates``).
+
+        ``tokens_for``: the first this many hits of each list carry their token vectors
+        for the reranker (None: all of them); the others come without.
+        """
+        request = SearchRequest(
+            tuple(queries), limit or self.cfg.candidates, with_tokens, tokens_for
+        )
         return await self._batched(request)
 
     async def _retrieve_batch(self, requests: list[SearchRequest]) -> list[list[list[Hit]]]:

@@ -15,6 +15,13 @@ class SupervisorConfig(BaseModel):
     rerank: bool = Field(
         default=True, description="Rerank first-stage hits with the ColBERT reranker."
     )
+    rerank_depth: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="Candidates the reranker scores (the first-stage order fills the rest); "
+        "only these are fetched with their token vectors.",
+    )
     fusion_k: int = Field(
         default=60, ge=1, le=1000, description="RRF constant for merging sub-question hits."
     )

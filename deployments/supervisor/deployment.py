@@ -58,6 +58,7 @@ class Supervisor:
             "retriever": _Remote(retriever),
             "reranker": _Remote(reranker) if self.cfg.rerank else None,
             "fusion_k": self.cfg.fusion_k,
+            "rerank_depth": self.cfg.rerank_depth,
         }
         client = GeneratorClient(
             generator, GeneratorConfig.model_validate(generator_config), generator_kind

@@ -24,7 +24,9 @@ class RewriterClient(Protocol):
 
 
 class RetrieverClient(Protocol):
-    async def retrieve(self, queries: list[str]) -> list[list[Hit]]: ...
+    async def retrieve(
+        self, queries: list[str], tokens_for: int | None = None
+    ) -> list[list[Hit]]: ...
 
 
 class RerankerClient(Protocol):
@@ -80,6 +82,8 @@ def create_rag_graph(
     Returns:
         An uncompiled ``StateGraph`` over :class:`RagState`.
     """
+    # Token vectors are fetched for what the reranker scores, and not at all without one.
+    tokens_for = 0 if reranker is None else rerank_depth
 
     async def rewrite(state: RagState) -> dict:
         t = time.perf_counter()
@@ -92,12 +96,12 @@ def create_rag_graph(
 
     async def retrieve(state: RagState) -> dict:
         t = time.perf_counter()
-        (hits,) = await retriever.retrieve([state["rewrite"].query])
+        (hits,) = await retriever.retrieve([state["rewrite"].query], tokens_for)
         return {"candidates": hits, "timings_ms": {"retrieve": _ms(t)}, "stages": ["retrieve"]}
 
     async def retrieve_each(state: RagState) -> dict:
         t = time.perf_counter()
-        lists = await retriever.retrieve(list(state["rewrite"].search_queries))
+        lists = await retriever.retrieve(list(state["rewrite"].search_queries), tokens_for)
         depth = max(len(hits) for hits in lists) if lists else 0
         merged = rrf_fuse(lists, k=fusion_k, limit=depth)
         return {
@@ -112,8 +116,13 @@ def create_rag_graph(
         if reranker is None or not candidates:
             hits = candidates[:top_k]
         else:
-            head = candidates[: rerank_depth or len(candidates)]
-            tail = [h.without_tokens() for h in candidates[len(head) : top_k]]
+            # The head: the first rerank_depth candidates that came with token vectors
+            # (after sub-question fusion a few may not have); the rest keep their order.
+            depth = rerank_depth or len(candidates)
+            head = [h for h in candidates if h.token_blob is not None][:depth]
+            head = head or candidates[:depth]  # none has vectors: the reranker says why
+            in_head = {h.chunk_id for h in head}
+            tail = [h.without_tokens() for h in candidates if h.chunk_id not in in_head]
             reranked = await reranker.rerank(state["rewrite"].query, head, min(top_k, len(head)))
             hits = (reranked + tail)[:top_k]
         return {"hits": hits, "timings_ms": {"rerank": _ms(t)}, "stages": ["rerank"]}

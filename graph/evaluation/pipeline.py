@@ -40,7 +40,13 @@ class Stages:
     chunker: Chunker
 
     def first_stage(
-        self, queries: list[str], *, mode: SearchMode, limit: int, with_tokens: bool = False
+        self,
+        queries: list[str],
+        *,
+        mode: SearchMode,
+        limit: int,
+        with_tokens: bool = False,
+        tokens_for: int | None = None,
     ) -> list[list[Hit]]:
         """The retriever deployment's own search, with this config's RRF constant."""
         return search(
@@ -51,6 +57,7 @@ class Stages:
             limit=limit,
             rrf_k=self.cfg.retriever.rrf_k,
             with_tokens=with_tokens,
+            tokens_for=tokens_for,
         )
 
 
@@ -111,9 +118,13 @@ class _Retriever:
     def __init__(self, stages: Stages, *, limit: int) -> None:
         self._s, self._limit = stages, limit
 
-    async def retrieve(self, queries: list[str]) -> list[list[Hit]]:
+    async def retrieve(self, queries: list[str], tokens_for: int | None = None) -> list[list[Hit]]:
         return self._s.first_stage(
-            queries, mode=self._s.cfg.retriever.mode, limit=self._limit, with_tokens=True
+            queries,
+            mode=self._s.cfg.retriever.mode,
+            limit=self._limit,
+            with_tokens=True,
+            tokens_for=tokens_for,
         )
 
 
@@ -135,7 +146,6 @@ class _Reranker:
 
 def mode_runner(stages: Stages, mode: Mode) -> Callable[[str], list[Hit]]:
     """A function answering one query in ``mode`` with up to DEPTH hits, best first."""
-    r = stages.cfg.retriever
     if mode in ("dense", "bm25", "hybrid"):
 
         def first_stage(query: str) -> list[Hit]:
@@ -150,7 +160,7 @@ def mode_runner(stages: Stages, mode: Mode) -> Callable[[str], list[Hit]]:
         reranker=_Reranker(stages),
         generator=None,
         fusion_k=stages.cfg.supervisor.fusion_k,
-        rerank_depth=r.candidates,
+        rerank_depth=stages.cfg.supervisor.rerank_depth,
     ).compile()
 
     def through_graph(query: str) -> list[Hit]:

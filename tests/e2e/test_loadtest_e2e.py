@@ -31,9 +31,9 @@ def test_locust_run_writes_reports_without_failures(graph, sample_corpus, tmp_pa
             "--host",
             graph.url,
             "--users",
-            "2",
+            "5",  # with the 10:1 weights, the fifth user is the ingesting one
             "--spawn-rate",
-            "2",
+            "5",
             "--run-time",
             "10s",
             "--out-dir",

@@ -136,6 +136,25 @@ def test_limit_and_with_tokens(corpus) -> None:
         assert hits[0].token_blob == "blob-milvus"
 
 
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_token_vectors_only_for_the_first_hits(corpus, mode: str) -> None:
+    store, _, vectors = corpus
+    queries = ["Milvus vectors", "zebra savanna"]
+    full = store.search(queries, vectors[[1, 0]], mode=mode, limit=4)
+    some = store.search(
+        queries, vectors[[1, 0]], mode=mode, limit=4, with_tokens=True, tokens_for=2
+    )
+    for plain, partial in zip(full, some, strict=True):
+        assert [h.chunk_id for h in partial] == [h.chunk_id for h in plain]
+        assert [h.token_blob for h in partial] == [
+            f"blob-{h.doc_id}" if i < 2 else None for i, h in enumerate(plain)
+        ]
+    none = store.search(
+        queries, vectors[[1, 0]], mode=mode, limit=4, with_tokens=True, tokens_for=0
+    )
+    assert all(h.token_blob is None for hits in none for h in hits)
+
+
 def test_reopen_persists_and_checks_dimension(tmp_path: Path) -> None:
     cfg = MilvusConfig(uri=str(tmp_path / "dim.db"), collection="dimcheck")
     store = MilvusStore(cfg, dim=8)

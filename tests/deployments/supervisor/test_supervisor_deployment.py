@@ -37,7 +37,9 @@ def _hit(cid: str) -> Hit:
 def _supervisor(**config):
     handles = {
         "rewriter": Handle(rewrite=lambda q: Rewrite(original=q, query=q, route="simple")),
-        "retriever": Handle(retrieve=lambda qs: [[_hit("a#0000"), _hit("b#0000")] for _ in qs]),
+        "retriever": Handle(
+            retrieve=lambda qs, tokens_for: [[_hit("a#0000"), _hit("b#0000")] for _ in qs]
+        ),
         "reranker": Handle(rerank=lambda q, hits, k: [h.without_tokens() for h in hits][:k]),
         "generator": Handle(
             generate=lambda q, hits: Generation(f"answer to {q}", generator="extractive")

@@ -35,10 +35,18 @@ class FakeRetriever:
     def __init__(self, lists: dict[str, list[Hit]]) -> None:
         self._lists = lists
         self.calls: list[list[str]] = []
+        self.tokens_for: list[int | None] = []
 
-    async def retrieve(self, queries: list[str]) -> list[list[Hit]]:
+    async def retrieve(self, queries: list[str], tokens_for: int | None = None) -> list[list[Hit]]:
         self.calls.append(list(queries))
-        return [list(self._lists.get(q, [])) for q in queries]
+        self.tokens_for.append(tokens_for)
+        return [
+            [
+                h if tokens_for is None or i < tokens_for else h.without_tokens()
+                for i, h in enumerate(self._lists.get(q, []))
+            ]
+            for q in queries
+        ]
 
 
 class FakeReranker:
@@ -157,10 +165,12 @@ def test_without_reranker_first_stage_order_is_cut_to_top_k() -> None:
     rewrite = Rewrite("q", "q", "simple")
     hits = [_hit(f"d{i}#0000") for i in range(6)]
 
-    state, _, _, generator = _run(rewrite, {"q": hits}, top_k=4, reranker=None)
+    state, _, retriever, generator = _run(rewrite, {"q": hits}, top_k=4, reranker=None)
 
-    assert state["hits"] == hits[:4]
-    assert generator.calls[0][1] == hits[:4]
+    plain = [h.without_tokens() for h in hits[:4]]
+    assert retriever.tokens_for == [0]  # no reranker: no token vectors fetched
+    assert state["hits"] == plain
+    assert generator.calls[0][1] == plain
     assert state["stages"] == ["rewrite", "retrieve", "rerank", "generate"]
     assert set(state["timings_ms"]) == TIMING_KEYS
 
@@ -172,3 +182,45 @@ def test_no_candidates_skips_the_reranker() -> None:
     assert state["hits"] == []
     assert generator.calls == [("q", [])]
     assert state["generation"].answer == "answer from 0 passages"
+
+
+def test_rerank_depth_limits_what_is_fetched_with_tokens_and_reranked() -> None:
+    rewriter, reranker = FakeRewriter(Rewrite("q", "q", "simple")), FakeReranker()
+    retriever = FakeRetriever({"q": [_hit(f"d{i}#0000") for i in range(6)]})
+    graph = create_rag_graph(
+        rewriter=rewriter,
+        retriever=retriever,
+        reranker=reranker,
+        generator=None,
+        rerank_depth=3,
+    )
+    state = asyncio.run(graph.compile().ainvoke({"query": "q", "top_k": 5}))
+    assert retriever.tokens_for == [3]
+    assert [h.chunk_id for h in reranker.calls[0][1]] == ["d0#0000", "d1#0000", "d2#0000"]
+    # reranked head (reversed by the fake), then the first-stage order
+    assert [h.chunk_id for h in state["hits"]] == [
+        "d2#0000",
+        "d1#0000",
+        "d0#0000",
+        "d3#0000",
+        "d4#0000",
+    ]
+    assert all(h.token_blob is None for h in state["hits"])
+
+
+def test_fused_candidates_without_token_vectors_are_not_sent_to_the_reranker() -> None:
+    rewrite = Rewrite("a vs b", "a vs b", "comparative", sub_queries=("a", "b"))
+    reranker = FakeReranker()
+    lists = {
+        "a": [_hit("a1#0000"), _hit("a2#0000"), _hit("a3#0000")],
+        "b": [_hit("b1#0000"), _hit("b2#0000"), _hit("b3#0000")],
+    }
+    rewriter, retriever = FakeRewriter(rewrite), FakeRetriever(lists)
+    graph = create_rag_graph(
+        rewriter=rewriter, retriever=retriever, reranker=reranker, generator=None, rerank_depth=1
+    )
+    state = asyncio.run(graph.compile().ainvoke({"query": "a vs b", "top_k": 4}))
+    (call,) = reranker.calls
+    assert all(h.token_blob is not None for h in call[1])
+    assert len(call[1]) == 1
+    assert len(state["hits"]) == 3  # the fused list is as deep as the longest input list
