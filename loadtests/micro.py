@@ -86,6 +86,40 @@ def in_process(stages: Stages, queries: list[str], hits: list[list[Hit]], repeat
     }
 
 
+def search_profile(stages: Stages, queries: list[str], repeats: int) -> dict:
+    """Milvus search cost per query: token vectors fetched for 0/30/50 hits, and 8 queries
+    in one call vs one by one (milliseconds per query, best of ``repeats``)."""
+    cfg = stages.cfg.retriever
+    q8 = queries[:8]
+    vectors = stages.embedder.embed(q8)
+
+    def one_by_one(tokens_for: int | None) -> None:
+        for i, q in enumerate(q8):
+            stages.store.search(
+                [q],
+                vectors[i : i + 1],
+                mode=cfg.mode,
+                limit=N_PASSAGES,
+                rrf_k=cfg.rrf_k,
+                with_tokens=tokens_for != 0,
+                tokens_for=tokens_for,
+            )
+
+    def together() -> None:
+        stages.store.search(q8, vectors, mode=cfg.mode, limit=N_PASSAGES, rrf_k=cfg.rrf_k)
+
+    per_query = {
+        f"{cfg.mode}_tokens_for_{n if n is not None else N_PASSAGES}_ms": round(
+            1000 * _best_of(repeats, lambda n=n: one_by_one(n)) / len(q8), 1
+        )
+        for n in (0, 30, None)
+    }
+    per_query[f"{cfg.mode}_8_in_one_call_no_tokens_ms"] = round(
+        1000 * _best_of(repeats, together) / len(q8), 1
+    )
+    return per_query
+
+
 def under_serve(spec: BenchSpec, queries: list[str], hits: list[list[Hit]], repeats: int) -> dict:
     """The Reranker and Retriever deployments under Serve, batch size as configured vs 1."""
     import ray
@@ -147,6 +181,7 @@ def combine(local: dict, served: dict) -> dict:
         "rerank": rerank,
         "embed": embed,
         "retrieve": served["retrieve"],
+        "search_ms_per_query": local.get("search", {}),
         "ratios": {
             # What dynamic batching buys: the same deployment, same transport, batch 1 vs N.
             "rerank_batching_ratio": ratio(
@@ -191,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             queries, hits = workload(stages, spec)
             result = in_process(stages, queries, hits, repeats=3)
+            result["search"] = search_profile(stages, queries, repeats=3)
         finally:
             stages.store.close()
         out.with_suffix(".pkl").write_bytes(pickle.dumps((queries, hits)))

@@ -110,21 +110,17 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {label} | {path} | {cells} |")
     micro = report.get("micro")
     if micro:
-        lines += [
-            "",
-            "## Batching micro-benchmarks",
-            "",
-            "| stage | way | throughput |",
-            "|---|---|---:|",
-        ]
-        for stage, unit in (
-            ("rerank", "passages/s"),
-            ("embed", "queries/s"),
-            ("retrieve", "queries/s"),
-        ):
+        lines += ["", "## Batching micro-benchmarks", ""]
+        lines += ["| stage | way | throughput |", "|---|---|---:|"]
+        units = (("rerank", "passages/s"), ("embed", "queries/s"), ("retrieve", "queries/s"))
+        for stage, unit in units:
             for key, value in micro[stage].items():
                 way = key.rsplit("_" + unit.split("/")[0], 1)[0]
                 lines.append(f"| {stage} | {way} | {_fmt(value)} {unit} |")
+        search = micro.get("search_ms_per_query", {})
+        if search:
+            lines += ["", "## Milvus search per query (ms)", "", "| search | ms |", "|---|---:|"]
+            lines += [f"| {k.removesuffix('_ms')} | {_fmt(v)} |" for k, v in search.items()]
     lines += ["", "## Ratios", "", "| ratio | value |", "|---|---:|"]
     lines += [f"| `{k}` | {_fmt(v)} |" for k, v in report["ratios"].items()]
     return "\n".join(lines) + "\n"
