@@ -96,7 +96,8 @@ def make_spec(args: argparse.Namespace, work: Path) -> tuple[BenchSpec, str, lis
     spec = BenchSpec(
         app=app,
         milvus_uri=str(args.store.resolve()),
-        collection=collection_name(cfg, name, ("bench", args.docs)),
+        # --queries is in the key: the dataset subset keeps the documents judged for them.
+        collection=collection_name(cfg, name, ("bench", args.docs, args.queries)),
         generator_source=source,
         queries=queries,
         top_k=args.top_k,
@@ -149,10 +150,14 @@ def run_graph(spec: BenchSpec, variant: str, work: Path, timeout_s: float) -> di
         config, port=port, log=log, env=VARIANT_ENV[variant], start_timeout_s=timeout_s
     ) as url:
         result["start_s"] = round(time.perf_counter() - started, 1)
-        warm = spec.query_cycle(max(spec.warmup, 1) * 4)
+        # Every generating request gets a query no earlier one used (see
+        # BenchSpec.generation_queries_needed); the warm-up takes the first ones.
+        offset = max(spec.warmup, 1) * 4
+        warm = spec.query_cycle(offset)
         asyncio.run(drive(url, "/v1/query", warm, clients=4, top_k=spec.top_k))
         for clients in spec.concurrency:
-            queries = spec.query_cycle(spec.requests_at(clients))
+            queries = spec.query_cycle(spec.requests_at(clients), start=offset)
+            offset += len(queries)
             level = asyncio.run(drive(url, "/v1/query", queries, clients=clients, top_k=spec.top_k))
             result["levels"][f"c{clients}"] = level
             print(f"  {variant} /v1/query c{clients}: {_line(level)}", file=sys.stderr)
@@ -188,7 +193,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dataset", type=Path, help="BEIR dataset folder (default: sample corpus)")
     p.add_argument("--split", default="train", help="qrels split whose queries to use")
     p.add_argument("--docs", type=int, default=1000, help="documents to ingest from --dataset")
-    p.add_argument("--queries", type=int, default=64, help="distinct queries (cycled)")
+    p.add_argument(
+        "--queries",
+        type=int,
+        default=256,
+        help="distinct queries (cycled when a run needs more; see the report's corpus.queries)",
+    )
     p.add_argument("--generator", choices=["vllm", "extractive"], default="vllm")
     p.add_argument("--max-tokens", type=int, default=32, help="tokens per answer (fixed)")
     p.add_argument("--top-k", type=int, default=3, help="passages per answer")
@@ -263,10 +273,18 @@ def main(argv: list[str] | None = None) -> int:
         work / "ingest.log",
         args.timeout_s,
     )
+    needed = spec.generation_queries_needed()
+    if needed > len(spec.queries):
+        print(
+            f"warning: the graph runs send {needed} generating requests but there are only "
+            f"{len(spec.queries)} distinct queries; repeats hit vLLM's prefix cache",
+            file=sys.stderr,
+        )
     corpus_info = {
         "name": name,
         "documents": len(docs),
         "queries": len(spec.queries),
+        "generation_queries_needed": needed,
         "collection": spec.collection,
         "ingest": ingested,
     }

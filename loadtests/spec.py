@@ -58,10 +58,17 @@ class BenchSpec(BaseModel):
         """
         return max(16, clients * self.requests_per_client)
 
-    def query_cycle(self, n: int) -> list[str]:
-        """``n`` queries, cycling through ``queries``.
+    def query_cycle(self, n: int, start: int = 0) -> list[str]:
+        """``n`` queries from position ``start``, cycling through ``queries``.
 
-        >>> BenchSpec(milvus_uri="x.db", collection="c", queries=["a", "b"]).query_cycle(3)
-        ['a', 'b', 'a']
+        >>> spec = BenchSpec(milvus_uri="x.db", collection="c", queries=["a", "b", "c"])
+        >>> spec.query_cycle(4), spec.query_cycle(2, start=2)
+        (['a', 'b', 'c', 'a'], ['c', 'a'])
         """
-        return [self.queries[i % len(self.queries)] for i in range(n)]
+        return [self.queries[(start + i) % len(self.queries)] for i in range(n)]
+
+    def generation_queries_needed(self) -> int:
+        """Queries the graph's generating requests use (warm-up and every level), so each
+        can be a new one: a repeated query would find its whole prompt in vLLM's prefix
+        cache and skip its prefill, which the baseline does not get."""
+        return 4 * max(self.warmup, 1) + sum(self.requests_at(c) for c in self.concurrency)
