@@ -26,7 +26,7 @@ class Retriever:
     """Embeds queries and runs dense, BM25 or hybrid search; ingests documents.
 
     Concurrent ``retrieve`` calls are batched: their queries are embedded in one forward
-    pass (repeated queries come from a cache) and searched in one Milvus call.
+    pass (repeated queries come from a cache) and handed to the store together.
 
     Args:
         config: A ``RetrieverConfig`` (or its dict form).
