@@ -54,6 +54,23 @@ def app_args(config: Path, overrides: list[str]) -> dict[str, Any]:
     return args
 
 
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--set``, which :func:`app_args` turns into the application args."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=ROOT / "serve_config.yaml",
+        help="Serve config whose app args to use (default serve_config.yaml)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. retriever.rrf_k=30 (repeatable)",
+    )
+
+
 def collection_name(cfg: AppConfig, dataset: str, subset: tuple) -> str:
     """Collections are keyed by everything that changes what ingestion stores (and only
     that, so query-side settings reuse the stored corpus)."""
@@ -116,19 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-queries", type=int, help="first N judged queries only")
     parser.add_argument("--max-docs", type=int, help="judged docs plus distractors, N in all")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=ROOT / "serve_config.yaml",
-        help="Serve config whose app args to use (default serve_config.yaml)",
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. retriever.rrf_k=30 (repeatable)",
-    )
+    add_config_options(parser)
     parser.add_argument(
         "--store",
         type=Path,

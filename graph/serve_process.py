@@ -6,7 +6,6 @@ from ``serve_config.yaml`` (with a few settings changed) on a free local port.
 
 from __future__ import annotations
 
-import copy
 import os
 import signal
 import socket
@@ -20,6 +19,8 @@ from typing import Any
 
 import httpx
 import yaml
+
+from graph.k8s.serve_config import SERVE_CONFIG, deep_merge, load_serve_config
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -41,36 +42,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def deep_merge(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``changes`` applied; nested dicts merge, other values replace.
-
-    >>> deep_merge({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"c": 9}, "e": 4})
-    {'a': {'b': 1, 'c': 9}, 'd': 3, 'e': 4}
-    """
-    out = copy.deepcopy(base)
-    for key, value in changes.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def write_serve_config(
     target: Path,
     *,
     port: int,
     args: Mapping[str, Any] | None = None,
     deployments: Mapping[str, Mapping[str, Any]] | None = None,
-    base: Path = ROOT / "serve_config.yaml",
+    base: Path = SERVE_CONFIG,
 ) -> Path:
     """A copy of ``base`` on ``port`` with app ``args`` and per-deployment options merged in."""
-    config = yaml.safe_load(base.read_text())
+    config = load_serve_config(base)
     config["http_options"]["port"] = port
     app = config["applications"][0]
-    app["args"] = deep_merge(app.get("args") or {}, args or {})
-    for entry in app.get("deployments", []):
-        entry.update(deep_merge(entry, (deployments or {}).get(entry["name"], {})))
+    app["args"] = deep_merge(app.get("args") or {}, dict(args or {}))
+    app["deployments"] = [
+        deep_merge(entry, dict((deployments or {}).get(entry["name"], {})))
+        for entry in app.get("deployments", [])
+    ]
     target.write_text(yaml.safe_dump(config, sort_keys=False))
     return target
 

@@ -41,8 +41,9 @@ from typing import Any
 
 from deployments.types import Document
 from graph.config import load_config
-from graph.evaluate import app_args, collection_name
+from graph.evaluate import add_config_options, app_args, collection_name
 from graph.evaluation.beir import load_dataset
+from graph.k8s.serve_config import deep_merge
 from graph.serve_process import ROOT, free_port, running_graph, write_serve_config
 from loadtests.bench_model import ENGINE_KWARGS, build_bench_model
 from loadtests.driver import drive
@@ -50,6 +51,12 @@ from loadtests.micro import combine
 from loadtests.report import markdown, ratios
 from loadtests.spec import BenchSpec
 from loadtests.workload import COMPLEX_QUERIES, SIMPLE_QUERIES
+
+#: The graph runs turn both caches off, so a repeated query costs what a new one does.
+CACHES_OFF: dict[str, Any] = {
+    "supervisor": {"answer_cache": {"max_entries": 0}},
+    "retriever": {"embedder": {"query_cache": {"max_entries": 0}}},
+}
 
 VARIANT_ENV: dict[str, dict[str, str]] = {
     "default": {},
@@ -134,14 +141,7 @@ def run_child(
 def run_graph(spec: BenchSpec, variant: str, work: Path, timeout_s: float) -> dict:
     """Start the graph with ``variant``'s environment and drive every load level."""
     port = free_port()
-    args = {
-        **spec.app_args(),
-        "supervisor": {**spec.app.get("supervisor", {}), "answer_cache": {"max_entries": 0}},
-    }
-    args["retriever"] = {
-        **args["retriever"],
-        "embedder": {**args["retriever"].get("embedder", {}), "query_cache": {"max_entries": 0}},
-    }
+    args = deep_merge(spec.app_args(), CACHES_OFF)
     config = write_serve_config(work / f"serve_config.{variant}.yaml", port=port, args=args)
     log = work / f"serve.{variant}.log"
     result: dict[str, Any] = {"levels": {}}
@@ -214,14 +214,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"graph runs, comma-separated: {', '.join(VARIANT_ENV)}",
     )
     p.add_argument("--skip-micro", action="store_true", help="leave out the micro-benchmarks")
-    p.add_argument("--config", type=Path, default=ROOT / "serve_config.yaml")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override an app setting, e.g. reranker.max_batch_size=32",
-    )
+    add_config_options(p)
     p.add_argument(
         "--store",
         type=Path,

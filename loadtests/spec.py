@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from graph.config import AppConfig, load_config
-from graph.serve_process import deep_merge
+from graph.k8s.serve_config import deep_merge
 
 
 class BenchSpec(BaseModel):
