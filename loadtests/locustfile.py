@@ -69,14 +69,20 @@ def _error_message(response) -> str:
     return f"HTTP {response.status_code}: {message}"
 
 
-class QueryUser(HttpUser):
-    """Asks questions: simple with probability ``1 - RAG_LOCUST_COMPLEX_SHARE``."""
+class _LoadTestUser(HttpUser):
+    """What both users share: the configured pause between tasks and a random source."""
 
-    weight = 10
+    abstract = True
     wait_time = between(SETTINGS.wait_min_s, SETTINGS.wait_max_s)
 
     def on_start(self) -> None:
         self.rng = random.Random()
+
+
+class QueryUser(_LoadTestUser):
+    """Asks questions: simple with probability ``1 - RAG_LOCUST_COMPLEX_SHARE``."""
+
+    weight = 10
 
     @task
     def query(self) -> None:
@@ -104,14 +110,10 @@ class QueryUser(HttpUser):
             response.success()
 
 
-class IngestUser(HttpUser):
+class IngestUser(_LoadTestUser):
     """Adds small batches of ``loadtest-<run token>-*`` documents."""
 
     weight = 1
-    wait_time = between(SETTINGS.wait_min_s, SETTINGS.wait_max_s)
-
-    def on_start(self) -> None:
-        self.rng = random.Random()
 
     @task
     def ingest(self) -> None:
