@@ -65,6 +65,11 @@ class Rewrite:
     expansions: tuple[str, ...] = ()
 
     @property
+    def fans_out(self) -> bool:
+        """Retrieve once per sub-question (a complex or comparative route that has some)."""
+        return self.route != "simple" and bool(self.sub_queries)
+
+    @property
     def search_queries(self) -> tuple[str, ...]:
         """Queries to retrieve with: the rewritten query, then sub-questions."""
         seen: dict[str, None] = {self.query: None}

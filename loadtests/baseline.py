@@ -54,7 +54,7 @@ class NaivePipeline:
 
         start = t
         rw = rewrite(query, cfg.rewriter)
-        queries = list(rw.search_queries) if rw.route != "simple" and rw.sub_queries else [rw.query]
+        queries = list(rw.search_queries) if rw.fans_out else [rw.query]
         lap("rewrite")
         vectors = self.stages.embedder.embed(queries)
         lap("embed")

@@ -91,8 +91,7 @@ def create_rag_graph(
         return {"rewrite": result, "timings_ms": {"rewrite": _ms(t)}, "stages": ["rewrite"]}
 
     def route(state: RagState) -> Literal["retrieve", "retrieve_each"]:
-        rw = state["rewrite"]
-        return "retrieve_each" if rw.route != "simple" and rw.sub_queries else "retrieve"
+        return "retrieve_each" if state["rewrite"].fans_out else "retrieve"
 
     async def retrieve(state: RagState) -> dict:
         t = time.perf_counter()
