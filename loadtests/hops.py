@@ -1,0 +1,108 @@
+"""Bytes per query crossing each hop of the graph (``python -m loadtests.hops``).
+
+Runs queries through the supervisor's own LangGraph agent, in one process, with every
+stage client wrapped in a recorder that pickles each call's arguments and its result the
+way a Ray handle call serialises them. Reports the mean bytes per query for each hop
+(``supervisor->retriever`` arguments, ``retriever->supervisor`` result, ...).
+
+    python -m loadtests.hops --dataset ../shared/datasets/scifact --docs 1000 \\
+        --queries 32 --output reports/hops.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import pickle
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from deployments.generator.extractive import extractive_answer
+from deployments.supervisor.graph import create_rag_graph
+from deployments.types import Generation
+from graph.config import load_config
+from graph.evaluate import add_config_options, app_args, collection_name
+from graph.evaluation.beir import load_dataset
+from graph.evaluation.pipeline import _Reranker, _Retriever, _Rewriter, build_stages, ingest
+
+
+def size(value: Any) -> int:
+    """Bytes of ``value`` pickled (protocol 5, what Ray uses for plain Python objects)."""
+    return len(pickle.dumps(value, protocol=5))
+
+
+class Recorder:
+    """Wraps a stage client; adds each call's argument and result sizes to ``totals``."""
+
+    def __init__(self, name: str, client: Any, totals: dict[str, int]) -> None:
+        self._name, self._client, self._totals = name, client, totals
+
+    def __getattr__(self, method: str):
+        target = getattr(self._client, method)
+
+        async def call(*args: Any) -> Any:
+            result = await target(*args)
+            self._totals[f"supervisor->{self._name}"] += size(args)
+            self._totals[f"{self._name}->supervisor"] += size(result)
+            return result
+
+        return call
+
+
+class _Extractive:
+    async def generate(self, query: str, hits) -> Generation:
+        return Generation(answer=extractive_answer(query, hits), generator="extractive")
+
+
+async def measure(stages, queries: list[str], top_k: int) -> dict[str, float]:
+    totals: dict[str, int] = defaultdict(int)
+    cfg = stages.cfg
+    agent = create_rag_graph(
+        rewriter=Recorder("rewriter", _Rewriter(stages), totals),
+        retriever=Recorder("retriever", _Retriever(stages, limit=cfg.retriever.candidates), totals),
+        reranker=Recorder("reranker", _Reranker(stages), totals),
+        generator=Recorder("generator", _Extractive(), totals),
+        fusion_k=cfg.supervisor.fusion_k,
+        rerank_depth=cfg.supervisor.rerank_depth,
+    ).compile()
+    for query in queries:
+        state = await agent.ainvoke({"query": query, "top_k": top_k, "timings_ms": {}})
+        totals["ingress->supervisor"] += size((query, top_k))
+        totals["supervisor->ingress"] += size((state["generation"], state["hits"]))
+    return {hop: round(n / len(queries)) for hop, n in sorted(totals.items())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m loadtests.hops", description=__doc__)
+    p.add_argument("--dataset", type=Path, required=True, help="BEIR dataset folder")
+    p.add_argument("--split", default="train")
+    p.add_argument("--docs", type=int, default=1000)
+    p.add_argument("--queries", type=int, default=32)
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--output", type=Path, required=True)
+    p.add_argument("--store", type=Path, default=Path("data/hops/milvus.db"))
+    add_config_options(p)
+    args = p.parse_args(argv)
+    cfg = load_config(app_args(args.config, args.set))
+    data = load_dataset(args.dataset, args.split, max_docs=args.docs)
+    name = collection_name(cfg, data.name, ("hops", args.docs))
+    args.store.parent.mkdir(parents=True, exist_ok=True)
+    stages = build_stages(cfg, uri=str(args.store.resolve()), collection=name)
+    try:
+        asyncio.run(ingest(stages, data.documents))
+        queries = list(data.queries.values())[: args.queries]
+        per_query = asyncio.run(measure(stages, queries, args.top_k))
+    finally:
+        stages.store.close()
+    report = {"queries": len(queries), "top_k": args.top_k, "bytes_per_query": per_query}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
