@@ -64,5 +64,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=300s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/-/healthz', timeout=4)"]
 
 # `docker run` without Kubernetes: a local Ray serving serve_config.yaml on all interfaces
-# (the file binds 127.0.0.1 for laptops), Milvus Lite under ./data.
+# (the file binds 127.0.0.1 for laptops), and the Milvus deployment running Milvus Lite
+# on ./data/milvus.
 CMD ["bash", "-c", "python -c \"import yaml; c = yaml.safe_load(open('serve_config.yaml')); c['http_options']['host'] = '0.0.0.0'; yaml.safe_dump(c, open('/tmp/serve_config.yaml', 'w'))\" && exec serve run /tmp/serve_config.yaml"]

@@ -56,3 +56,11 @@ class StageUnavailableError(RagError):
 
     status_code = 503
     error_type = "stage_unavailable"
+
+
+class StoreError(RagError):
+    """Milvus refused a request as malformed: a bug in this project's bounds, not the
+    caller's input (which is validated before it reaches the store)."""
+
+    status_code = 500
+    error_type = "store_error"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Route = Literal["simple", "complex", "comparative"]
@@ -37,10 +37,13 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk with its first-stage score (higher is better).
+    """A retrieved chunk: what the supervisor carries (ids, scores, text; never vectors).
 
-    ``token_blob`` holds the chunk's compressed passage token vectors (see
-    ``deployments.reranker.codec``) when the retriever was asked for them.
+    ``score`` is the current ranking score (higher is better); ``scores`` keeps each
+    stage's own score under its name, so a reply shows which stages ran: the first stage's
+    ``dense``, ``bm25`` or ``hybrid`` (RRF of both), ``subquery_rrf`` when sub-question
+    lists were merged, the reranker's ``maxsim`` and ``rerank`` (MaxSim fused with the
+    first-stage ranking).
     """
 
     chunk_id: str
@@ -48,10 +51,33 @@ class Hit:
     title: str
     text: str
     score: float
-    token_blob: str | None = None
+    scores: dict[str, float] = field(default_factory=dict)
 
-    def without_tokens(self) -> Hit:
-        return Hit(self.chunk_id, self.doc_id, self.title, self.text, self.score, None)
+    def scored(self, name: str, score: float) -> Hit:
+        """This hit ranked by ``score``, recorded as the ``name`` stage's score.
+
+        >>> Hit("c", "d", "", "t", 0.5, {"hybrid": 0.5}).scored("rerank", 0.9).scores
+        {'hybrid': 0.5, 'rerank': 0.9}
+        """
+        return replace(self, score=score, scores={**self.scores, name: score})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the reranker is sent for one hit: its id (the reranker fetches the chunk's
+    token vectors from the store by it) and its first-stage score."""
+
+    chunk_id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Reranked:
+    """The reranker's verdict on one candidate: the ranking score and the raw MaxSim."""
+
+    chunk_id: str
+    score: float
+    maxsim: float
 
 
 @dataclass(frozen=True)
@@ -97,6 +123,7 @@ class Generation:
     generator: Literal["vllm", "extractive"]
     model: str | None = None
     completion_tokens: int | None = None
+    prompt_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +137,8 @@ class Answer:
     timings_ms: dict[str, float]
     sub_queries: tuple[str, ...] = ()
     cached: bool = False
+    stages: tuple[str, ...] = ()
+    usage: dict[str, int | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,3 +149,4 @@ class Retrieval:
     route: Route
     timings_ms: dict[str, float]
     sub_queries: tuple[str, ...] = ()
+    stages: tuple[str, ...] = ()

@@ -1,4 +1,4 @@
-"""The RAG application: six deployments composed into one Serve graph.
+"""The RAG application: the stages' builders composed into one Serve graph.
 
 ``serve run serve_config.yaml`` calls :func:`build_app` with the YAML's ``args``;
 ``graph.app:app`` is the same graph on the default configuration.
@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,51 +13,52 @@ from ray import serve
 
 from deployments.generator.availability import plan_generator
 from deployments.generator.deployment import build_generator_deployment
-from deployments.ingress.deployment import Ingress
+from deployments.ingester.deployment import build_ingester_deployment
+from deployments.ingress.deployment import build_ingress_deployment
+from deployments.milvus.deployment import build_milvus_deployment
 from deployments.reranker.deployment import build_reranker_deployment
 from deployments.retriever.deployment import build_retriever_deployment
 from deployments.rewriter.deployment import build_rewriter_deployment
-from deployments.supervisor.deployment import Supervisor
+from deployments.supervisor.deployment import build_supervisor_deployment
 from graph.config import AppConfig, load_config
 from graph.placement import check_generator_share
 
-logger = logging.getLogger(__name__)
-
 
 def build_app(args: dict[str, Any] | None = None) -> serve.Application:
-    """Validate the config and bind every stage into the graph.
+    """Validate the config, then bind every stage into the graph.
 
     Args:
         args: The application config as a dict (``AppConfig`` fields).
     """
-    cfg = load_config(args)
-    # GPU placement check: vLLM must not reserve more GPU memory than its num_gpus share.
-    check_generator_share(cfg.generator)
-    cfg = _absolute_paths(cfg)
+    cfg = resolve_paths(load_config(args))
+    check_generator_share(cfg.generator)  # vLLM must fit its num_gpus share
     plan = plan_generator(cfg.generator)
-    reranker = build_reranker_deployment(cfg.reranker)
-    retriever = build_retriever_deployment(cfg.retriever, reranker)
-    supervisor = Supervisor.bind(
-        cfg.supervisor.model_dump(),
-        cfg.generator.model_dump(),
+    milvus, encoder = cfg.milvus, cfg.reranker.token_encoder()
+    supervisor = build_supervisor_deployment(
+        cfg.supervisor,
+        cfg.generator,
         plan.kind,
-        build_rewriter_deployment(cfg.rewriter),
-        retriever,
-        reranker,
-        build_generator_deployment(cfg.generator, plan),
+        rewriter=build_rewriter_deployment(cfg.rewriter),
+        retriever=build_retriever_deployment(cfg.retriever, milvus),
+        reranker=build_reranker_deployment(cfg.reranker, milvus),
+        generator=build_generator_deployment(cfg.generator, plan),
     )
-    return Ingress.bind(supervisor, retriever)
+    return build_ingress_deployment(
+        supervisor=supervisor,
+        ingester=build_ingester_deployment(cfg.ingester, milvus, cfg.retriever.embedder, encoder),
+        milvus=build_milvus_deployment(milvus) if milvus.lite is not None else None,
+    )
 
 
-def _absolute_paths(cfg: AppConfig) -> AppConfig:
-    """Resolve a relative Milvus Lite path where the graph is built (the project root),
-    so replicas with another working directory open the same file."""
-    milvus = cfg.retriever.milvus
-    if not milvus.is_lite or Path(milvus.uri).is_absolute():
+def resolve_paths(cfg: AppConfig, base: Path | None = None) -> AppConfig:
+    """Make the Lite data directory absolute where the graph is built (the directory
+    ``serve run`` starts in), so a replica with another working directory uses it too."""
+    lite = cfg.milvus.lite
+    if lite is None:
         return cfg
-    resolved = milvus.model_copy(update={"uri": milvus.resolved_uri(Path.cwd())})
-    retriever = cfg.retriever.model_copy(update={"milvus": resolved})
-    return cfg.model_copy(update={"retriever": retriever})
+    data_dir = str(lite.resolved_data_dir(base))
+    milvus = cfg.milvus.model_copy(update={"lite": lite.model_copy(update={"data_dir": data_dir})})
+    return cfg.model_copy(update={"milvus": milvus})
 
 
 def __getattr__(name: str) -> Any:

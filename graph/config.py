@@ -6,8 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from deployments.common.store.config import MilvusConfig
 from deployments.errors import ConfigError
 from deployments.generator.config import GeneratorConfig
+from deployments.ingester.config import IngesterConfig
 from deployments.ingress.schemas import MAX_TOP_K
 from deployments.reranker.config import RerankerConfig
 from deployments.retriever.config import RetrieverConfig
@@ -20,8 +22,12 @@ class AppConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    milvus: MilvusConfig = Field(
+        default_factory=MilvusConfig, description="The store every stage reaches by URI."
+    )
     rewriter: RewriterConfig = Field(default_factory=RewriterConfig, description="Rewriter.")
     retriever: RetrieverConfig = Field(default_factory=RetrieverConfig, description="Retriever.")
+    ingester: IngesterConfig = Field(default_factory=IngesterConfig, description="Ingestion.")
     reranker: RerankerConfig = Field(default_factory=RerankerConfig, description="Reranker.")
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig, description="LLM.")
     supervisor: SupervisorConfig = Field(

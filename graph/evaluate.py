@@ -3,13 +3,18 @@
     python -m graph.evaluate --dataset ../shared/datasets/scifact --split train \\
         --output reports/scifact.json [--max-queries 100 --max-docs 400] [--baseline old.json]
 
-The corpus is ingested through the retriever's own ingestion path into a Milvus Lite
+The graph's own stage classes run in this process (graph/evaluation/pipeline.py): the
+corpus goes through ``Ingester.ingest`` (what ``POST /v1/documents`` runs) into a
 collection named after the dataset subset and the ingestion settings (reused, not
 re-embedded, when it already exists), then every query runs in each mode:
 
-- dense, bm25, hybrid: first-stage search only (hybrid = dense + BM25 fused with RRF);
-- hybrid+rerank: hybrid candidates reranked by the ColBERT reranker;
-- full: the supervisor's LangGraph (rewrite, route, retrieve per sub-question, rerank).
+- dense, bm25, hybrid: ``Retriever.retrieve`` only (hybrid = dense + BM25 fused with RRF);
+- hybrid+rerank: ``Supervisor.search`` with the query as given (no rewriting);
+- full: ``Supervisor.search``, what ``POST /v1/search`` runs (rewrite, route, retrieve per
+  sub-question, rerank).
+
+Milvus is a ``milvus-lite server`` the command starts on ``--milvus-dir`` (or the Milvus
+at ``--milvus-uri``).
 
 Metrics come from pytrec_eval (trec_eval's code). Writes JSON and a markdown table;
 with --baseline, exits 1 when any metric of any mode drops by more than --tolerance.
@@ -31,9 +36,9 @@ from typing import Any
 import yaml
 
 from graph.config import AppConfig, load_config
-from graph.evaluation.beir import load_dataset
+from graph.evaluation.beir import Dataset, load_dataset
 from graph.evaluation.metrics import METRICS, doc_run, evaluate, latency_summary
-from graph.evaluation.pipeline import DEPTH, MODES, build_stages, ingest, run_mode
+from graph.evaluation.pipeline import DEPTH, MODES, build_stages, ingest, milvus_at, run_mode
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,10 +80,10 @@ def collection_name(cfg: AppConfig, dataset: str, subset: tuple) -> str:
     """Collections are keyed by everything that changes what ingestion stores (and only
     that, so query-side settings reuse the stored corpus)."""
     stored = [
-        cfg.retriever.chunking.model_dump(),
         cfg.retriever.embedder.model,
         cfg.reranker.model,
         cfg.reranker.doc_maxlen,
+        cfg.ingester.model_dump(include={"chunking"}),
     ]
     key = json.dumps([dataset, subset, *stored], sort_keys=True)
     return "eval_" + hashlib.sha256(key.encode()).hexdigest()[:12]
@@ -134,12 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-docs", type=int, help="judged docs plus distractors, N in all")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     add_config_options(parser)
-    parser.add_argument(
-        "--store",
-        type=Path,
-        default=Path("data/eval/milvus.db"),
-        help="Milvus Lite file for evaluation collections",
-    )
+    add_milvus_options(parser, Path("data/eval/milvus"))
     parser.add_argument("--baseline", type=Path, help="earlier report to compare against")
     parser.add_argument(
         "--tolerance",
@@ -158,8 +158,41 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     name = collection_name(cfg, data.name, (args.split, args.max_queries, args.max_docs))
-    args.store.parent.mkdir(parents=True, exist_ok=True)
-    stages = build_stages(cfg, uri=str(args.store.resolve()), collection=name)
+    with milvus_at(args.milvus_uri, args.milvus_dir.resolve()) as uri:
+        report = evaluate_modes(cfg, data, args, uri=uri, collection=name)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(report)
+    args.output.with_suffix(".md").write_text(table)
+    print(table)
+    if args.baseline:
+        found = regressions(report, json.loads(args.baseline.read_text()), args.tolerance)
+        if found:
+            print("REGRESSIONS against " + str(args.baseline), *found, sep="\n  ", file=sys.stderr)
+            return 1
+        print(f"no metric dropped by more than {args.tolerance} against {args.baseline}")
+    return 0
+
+
+def add_milvus_options(parser: argparse.ArgumentParser, default_dir: Path) -> None:
+    """``--milvus-dir`` (a milvus-lite server started for the run) or ``--milvus-uri``."""
+    parser.add_argument(
+        "--milvus-dir",
+        type=Path,
+        default=default_dir,
+        help=f"Milvus Lite data directory; a server runs on it for the command "
+        f"(default {default_dir})",
+    )
+    parser.add_argument(
+        "--milvus-uri", help="use the Milvus at this URI instead (e.g. http://127.0.0.1:19530)"
+    )
+
+
+def evaluate_modes(
+    cfg: AppConfig, data: Dataset, args: argparse.Namespace, *, uri: str, collection: str
+) -> dict[str, Any]:
+    """Ingest ``data`` into ``collection`` at ``uri``, then run every mode; the report."""
+    stages = build_stages(cfg, uri=uri, collection=collection)
     t = time.perf_counter()
     stored = asyncio.run(ingest(stages, data.documents))
     ingest_s = time.perf_counter() - t
@@ -170,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         "queries": len(data.queries),
         "documents": len(data.documents),
         "chunks": stages.store.count(),
-        "collection": name,
+        "collection": collection,
         "ingest": {**stored, "seconds": round(ingest_s, 1)},
         "depth": DEPTH,
         "config": cfg.model_dump(mode="json"),
@@ -190,19 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     stages.store.close()
-
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    table = markdown(report)
-    args.output.with_suffix(".md").write_text(table)
-    print(table)
-    if args.baseline:
-        found = regressions(report, json.loads(args.baseline.read_text()), args.tolerance)
-        if found:
-            print("REGRESSIONS against " + str(args.baseline), *found, sep="\n  ", file=sys.stderr)
-            return 1
-        print(f"no metric dropped by more than {args.tolerance} against {args.baseline}")
-    return 0
+    return report
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """GPU placement check: the stages meant to share one GPU must fit on it (pure).
 
-On the GPU profile the Retriever (query embeddings), the Reranker (ColBERT) and the vLLM
-Generator each take a fraction of one GPU through Ray's ``num_gpus``. Ray only counts
+On the GPU profile the Retriever (query embeddings), the Reranker (ColBERT), the Ingester
+(passage encoding) and the vLLM Generator each take a fraction of one GPU through Ray's
+``num_gpus``. Ray only counts
 those fractions; it does not stop vLLM from taking more memory than its share. Two
 mistakes therefore start fine and fail later: fractions that add up to more than one
 GPU (replicas stay pending), and vLLM's ``gpu_memory_utilization`` above the generator's
@@ -22,7 +23,7 @@ from typing import Any
 from deployments.errors import ConfigError
 from deployments.generator.config import GeneratorConfig
 
-SHARED_GPU_STAGES = ("Retriever", "Reranker", "Generator")
+SHARED_GPU_STAGES = ("Retriever", "Reranker", "Ingester", "Generator")
 """Deployments that share one GPU on the GPU profile, one replica of each."""
 
 VLLM_DEFAULT_GPU_MEMORY_UTILIZATION = 0.9
@@ -132,7 +133,7 @@ def check_gpu_placement(
         raise ConfigError(
             f"GPU over-committed: one replica each of the stages that share a GPU asks for "
             f"{_fmt(total)} GPUs: {parts}. Lower these num_gpus so they sum to at most 1 "
-            "(e.g. Retriever 0.1, Reranker 0.1, Generator 0.7).",
+            "(e.g. Retriever 0.1, Reranker 0.1, Ingester 0.1, Generator 0.7).",
             param="num_gpus",
         )
     args = application.get("args") or {}

@@ -77,6 +77,24 @@ def running_graph(
     Raises:
         GraphStartError: ``serve run`` exited, or ``/healthz`` was not 200 in time.
     """
+    with graph_process(config, port=port, log=log, env=env, start_timeout_s=start_timeout_s) as (
+        url,
+        _,
+    ):
+        yield url
+
+
+@contextmanager
+def graph_process(
+    config: Path,
+    *,
+    port: int,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    start_timeout_s: float = 900.0,
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """:func:`running_graph`, also yielding the ``serve run`` process, whose process group
+    holds the whole local Ray cluster (a test kills it with :func:`kill`)."""
     full_env = {**os.environ, **OFFLINE_ENV, **(env or {})}
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -90,15 +108,26 @@ def running_graph(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, log, timeout_s=start_timeout_s)
-        yield url
+        yield url, proc
     finally:
         stop(proc)
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL ``serve run`` and everything in its process group (Ray, every replica, the
+    Milvus Lite server): a crash, with no shutdown code run anywhere."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
 
 
 def stop(proc: subprocess.Popen) -> None:
     """SIGTERM, so ``serve run`` stops Serve and the local Ray it started (SIGINT may be
     ignored when run as a background job); its process group is killed if it lingers."""
-    proc.send_signal(signal.SIGTERM)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=90)
     except subprocess.TimeoutExpired:

@@ -1,10 +1,11 @@
 """The naive baseline: the same models and collection in one process, one request at a time.
 
 What a user would write without this project: a loop that rewrites the query, embeds
-it, searches Milvus, reranks with MaxSim and asks the LLM (vLLM's offline ``LLM``, the
+it, searches Milvus, fetches the candidates' token vectors, reranks with MaxSim and asks
+the LLM (vLLM's offline ``LLM``, the
 same engine settings as the graph's), with no Serve, no batching and no overlap between
-requests. It runs as its own process (``python -m loadtests.baseline SPEC OUT``) so its
-vLLM engine and its hold on the Milvus Lite file are gone before the graph starts.
+requests. It runs as its own process (``python -m loadtests.baseline SPEC OUT``) so its vLLM
+engine is gone before the graph starts.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deployments.common.fusion import rrf_fuse
+from deployments.common.prompt import build_messages
 from deployments.generator.extractive import extractive_answer
-from deployments.generator.prompt import build_messages
 from deployments.reranker import core as rerank_core
-from deployments.retriever.fusion import rrf_fuse
 from deployments.rewriter.core import rewrite
-from deployments.types import Hit
+from deployments.supervisor.graph import apply_verdicts
+from deployments.types import Candidate, Hit
 from graph.config import AppConfig
 from graph.evaluation.pipeline import Stages, build_stages
 from loadtests.spec import BenchSpec
@@ -64,18 +66,21 @@ class NaivePipeline:
             mode=cfg.retriever.mode,
             limit=cfg.retriever.candidates,
             rrf_k=cfg.retriever.rrf_k,
-            with_tokens=True,
         )
         hits = lists[0] if len(lists) == 1 else rrf_fuse(lists, k=cfg.supervisor.fusion_k)
+        head = hits[: cfg.supervisor.rerank_depth]
+        blobs = self.stages.store.fetch_tokens([h.chunk_id for h in head])
         lap("search")
         (query_vecs,) = self.stages.encoder.encode_queries([rw.query])
-        hits = rerank_core.rerank(
+        verdicts = rerank_core.rerank(
             query_vecs,
-            hits,
+            [Candidate(h.chunk_id, h.score) for h in head],
+            blobs,
             top_k,
             first_stage_weight=cfg.reranker.first_stage_weight,
             fusion_k=cfg.reranker.fusion_k,
         )
+        hits = apply_verdicts(hits, verdicts)[:top_k]
         lap("rerank")
         if self.generate is not None:
             self.generate(query, hits)

@@ -5,8 +5,10 @@
 
 Steps, all on this machine, one after the other (never two measurements at once):
 
+0. start a ``milvus-lite server`` on ``--milvus-dir`` for steps 1-3 (the graph in step 4
+   runs its own, as shipped, on the same directory);
 1. ingest the corpus (a BEIR dataset, or graph/sample_corpus) into one Milvus
-   collection through the retriever's own ingestion path (reused when already stored);
+   collection through the graph's own Ingester (reused when already stored);
 2. **baseline** (``loadtests.baseline``, its own process): the same models and
    collection, one request at a time, with and without generation;
 3. **micro** (``loadtests.micro``, its own process): reranker and query-embedding
@@ -41,8 +43,9 @@ from typing import Any
 
 from deployments.types import Document
 from graph.config import load_config
-from graph.evaluate import add_config_options, app_args, collection_name
+from graph.evaluate import add_config_options, add_milvus_options, app_args, collection_name
 from graph.evaluation.beir import load_dataset
+from graph.evaluation.pipeline import milvus_at
 from graph.k8s.serve_config import deep_merge
 from graph.serve_process import ROOT, free_port, running_graph, write_serve_config
 from loadtests.bench_model import ENGINE_KWARGS, build_bench_model
@@ -81,7 +84,9 @@ def corpus(args: argparse.Namespace) -> tuple[str, list[Document], list[str]]:
     return "sample_corpus", docs, queries[: args.queries] if args.queries else queries
 
 
-def make_spec(args: argparse.Namespace, work: Path) -> tuple[BenchSpec, str, list[Document]]:
+def make_spec(
+    args: argparse.Namespace, work: Path, milvus_uri: str
+) -> tuple[BenchSpec, str, list[Document]]:
     """The spec every part of the run shares, the corpus name and its documents."""
     app = app_args(args.config, args.set)
     app["generator"] = {
@@ -99,10 +104,10 @@ def make_spec(args: argparse.Namespace, work: Path) -> tuple[BenchSpec, str, lis
         app["generator"]["engine_kwargs"] = {**cfg.generator.engine_kwargs, **ENGINE_KWARGS}
     else:
         app["generator"]["mode"] = "extractive"
-    args.store.parent.mkdir(parents=True, exist_ok=True)
     spec = BenchSpec(
         app=app,
-        milvus_uri=str(args.store.resolve()),
+        milvus_uri=milvus_uri,
+        milvus_dir=str(args.milvus_dir.resolve()),
         # --queries is in the key: the dataset subset keeps the documents judged for them.
         collection=collection_name(cfg, name, ("bench", args.docs, args.queries)),
         generator_source=source,
@@ -141,7 +146,9 @@ def run_child(
 def run_graph(spec: BenchSpec, variant: str, work: Path, timeout_s: float) -> dict:
     """Start the graph with ``variant``'s environment and drive every load level."""
     port = free_port()
-    args = deep_merge(spec.app_args(), CACHES_OFF)
+    # The graph runs Milvus Lite itself on the bench's data directory, as shipped.
+    milvus = {"uri": f"http://127.0.0.1:{free_port()}", "lite": {"data_dir": spec.milvus_dir}}
+    args = deep_merge(spec.app_args(), {**CACHES_OFF, "milvus": milvus})
     config = write_serve_config(work / f"serve_config.{variant}.yaml", port=port, args=args)
     log = work / f"serve.{variant}.log"
     result: dict[str, Any] = {"levels": {}}
@@ -215,12 +222,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--skip-micro", action="store_true", help="leave out the micro-benchmarks")
     add_config_options(p)
-    p.add_argument(
-        "--store",
-        type=Path,
-        default=Path("data/bench/milvus.db"),
-        help="Milvus Lite file of the benchmark collection (kept between runs)",
-    )
+    add_milvus_options(p, Path("data/bench/milvus"))
     p.add_argument("--timeout-s", type=float, default=1800, help="limit of each part")
     return p.parse_args(argv)
 
@@ -252,71 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     work = args.output.resolve().parent / (args.output.stem + ".work")
     work.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
-    spec, name, docs = make_spec(args, work)
-    spec_path = work / "spec.json"
-    spec_path.write_text(spec.model_dump_json(indent=2))
-    docs_path = work / "documents.jsonl"
-    with docs_path.open("w", encoding="utf-8") as f:
-        f.writelines(json.dumps(dataclasses.asdict(d)) + "\n" for d in docs)
-    print(f"ingesting {len(docs)} documents (stored ones are skipped) ...", file=sys.stderr)
-    ingested = run_child(
-        "loadtests.prepare",
-        [spec_path, docs_path],
-        work / "ingest.json",
-        work / "ingest.log",
-        args.timeout_s,
-    )
-    needed = spec.generation_queries_needed()
-    if needed > len(spec.queries):
-        print(
-            f"warning: the graph runs send {needed} generating requests but there are only "
-            f"{len(spec.queries)} distinct queries; repeats hit vLLM's prefix cache",
-            file=sys.stderr,
-        )
-    corpus_info = {
-        "name": name,
-        "documents": len(docs),
-        "queries": len(spec.queries),
-        "generation_queries_needed": needed,
-        "collection": spec.collection,
-        "ingest": ingested,
-    }
-    report: dict[str, Any] = {
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
-        "command": "python -m loadtests.bench " + " ".join(sys.argv[1:] if argv is None else argv),
-        "corpus": corpus_info,
-        "spec": json.loads(spec.model_dump_json(exclude={"queries"})),
-    }
-    print("baseline (one process, one request at a time) ...", file=sys.stderr)
-    report["baseline"] = run_child(
-        "loadtests.baseline",
-        [spec_path],
-        work / "baseline.json",
-        work / "baseline.log",
-        args.timeout_s,
-    )
-    if not args.skip_micro:
-        print("micro-benchmarks (reranker, query embedding) ...", file=sys.stderr)
-        local = run_child(
-            "loadtests.micro",
-            ["local", spec_path],
-            work / "micro_local.json",
-            work / "micro_local.log",
-            args.timeout_s,
-        )
-        served = run_child(
-            "loadtests.micro",
-            ["serve", spec_path, work / "micro_local.pkl"],
-            work / "micro_serve.json",
-            work / "micro_serve.log",
-            args.timeout_s,
-        )
-        report["micro"] = combine(local, served)
-    report["graph"] = {}
+    command = "python -m loadtests.bench " + " ".join(sys.argv[1:] if argv is None else argv)
+    with milvus_at(args.milvus_uri, args.milvus_dir.resolve()) as uri:
+        spec, report = offline_parts(args, work, uri)
+    report = {"command": command, **report, "graph": {}}
     for variant in args.variants:
         print(f"graph ({variant}) ...", file=sys.stderr)
         report["graph"][variant] = run_graph(spec, variant, work, args.timeout_s)
@@ -328,6 +269,58 @@ def main(argv: list[str] | None = None) -> int:
     args.output.with_suffix(".md").write_text(table)
     print(table)
     return 0
+
+
+def offline_parts(
+    args: argparse.Namespace, work: Path, milvus_uri: str
+) -> tuple[BenchSpec, dict[str, Any]]:
+    """Steps 1-3 (ingest, baseline, micro-benchmarks), each in its own process, against
+    the Milvus at ``milvus_uri``; the spec and the report so far."""
+    spec, name, docs = make_spec(args, work, milvus_uri)
+    spec_path = work / "spec.json"
+    spec_path.write_text(spec.model_dump_json(indent=2))
+    docs_path = work / "documents.jsonl"
+    with docs_path.open("w", encoding="utf-8") as f:
+        f.writelines(json.dumps(dataclasses.asdict(d)) + "\n" for d in docs)
+
+    def child(module: str, inputs: list[str | Path], out: str) -> dict:
+        return run_child(module, inputs, work / f"{out}.json", work / f"{out}.log", args.timeout_s)
+
+    print(f"ingesting {len(docs)} documents (stored ones are skipped) ...", file=sys.stderr)
+    ingested = child("loadtests.prepare", [spec_path, docs_path], "ingest")
+    needed = spec.generation_queries_needed()
+    if needed > len(spec.queries):
+        print(
+            f"warning: the graph runs send {needed} generating requests but there are only "
+            f"{len(spec.queries)} distinct queries; repeats hit vLLM's prefix cache",
+            file=sys.stderr,
+        )
+    report: dict[str, Any] = {
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "corpus": {
+            "name": name,
+            "documents": len(docs),
+            "queries": len(spec.queries),
+            "generation_queries_needed": needed,
+            "collection": spec.collection,
+            "ingest": ingested,
+        },
+        "spec": json.loads(spec.model_dump_json(exclude={"queries"})),
+    }
+    print("baseline (one process, one request at a time) ...", file=sys.stderr)
+    report["baseline"] = child("loadtests.baseline", [spec_path], "baseline")
+    if not args.skip_micro:
+        print("micro-benchmarks (reranker, query embedding) ...", file=sys.stderr)
+        local = child("loadtests.micro", ["local", spec_path], "micro_local")
+        served = child(
+            "loadtests.micro", ["serve", spec_path, work / "micro_local.pkl"], "micro_serve"
+        )
+        report["micro"] = combine(local, served)
+    return spec, report
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Bytes per query crossing each hop of the graph (``python -m loadtests.hops``).
 
-Runs queries through the supervisor's own LangGraph agent, in one process, with every
-stage client wrapped in a recorder that pickles each call's arguments and its result the
-way a Ray handle call serialises them. Reports the mean bytes per query for each hop
-(``supervisor->retriever`` arguments, ``retriever->supervisor`` result, ...).
+Runs queries through the graph's own Supervisor (``Supervisor.answer``, what
+``POST /v1/query`` runs), in one process, with every stage it calls wrapped in a recorder
+that pickles each call's arguments and its result the way a Ray handle call serialises
+them. Reports the mean bytes per query for each hop (``supervisor->retriever`` arguments,
+``retriever->supervisor`` result, ...). The generator is the extractive one.
 
     python -m loadtests.hops --dataset ../shared/datasets/scifact --docs 1000 \\
         --queries 32 --output reports/hops.json
@@ -20,13 +21,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from deployments.generator.extractive import extractive_answer
-from deployments.supervisor.graph import create_rag_graph
-from deployments.types import Generation
+from deployments.generator.deployment import ExtractiveGenerator
+from deployments.retriever.deployment import Retriever
+from deployments.supervisor.deployment import Supervisor
 from graph.config import load_config
-from graph.evaluate import add_config_options, app_args, collection_name
+from graph.evaluate import add_config_options, add_milvus_options, app_args, collection_name
 from graph.evaluation.beir import load_dataset
-from graph.evaluation.pipeline import _Reranker, _Retriever, _Rewriter, build_stages, ingest
+from graph.evaluation.pipeline import Stages, build_stages, ingest, milvus_at
 
 
 def size(value: Any) -> int:
@@ -52,26 +53,26 @@ class Recorder:
         return call
 
 
-class _Extractive:
-    async def generate(self, query: str, hits) -> Generation:
-        return Generation(answer=extractive_answer(query, hits), generator="extractive")
-
-
-async def measure(stages, queries: list[str], top_k: int) -> dict[str, float]:
+async def measure(stages: Stages, queries: list[str], top_k: int) -> dict[str, float]:
     totals: dict[str, int] = defaultdict(int)
     cfg = stages.cfg
-    agent = create_rag_graph(
-        rewriter=Recorder("rewriter", _Rewriter(stages), totals),
-        retriever=Recorder("retriever", _Retriever(stages, limit=cfg.retriever.candidates), totals),
-        reranker=Recorder("reranker", _Reranker(stages), totals),
-        generator=Recorder("generator", _Extractive(), totals),
-        fusion_k=cfg.supervisor.fusion_k,
-        rerank_depth=cfg.supervisor.rerank_depth,
-    ).compile()
+    # The graph's own candidate depth (the evaluation harness fetches more, for Recall@100).
+    retriever = Retriever.func_or_class(
+        cfg.retriever, stages.store.cfg, embedder=stages.embedder, store=stages.store
+    )
+    supervisor = Supervisor.func_or_class(
+        cfg.supervisor,
+        cfg.generator,
+        "extractive",
+        rewriter=Recorder("rewriter", stages.rewriter, totals),
+        retriever=Recorder("retriever", retriever, totals),
+        reranker=Recorder("reranker", stages.reranker, totals),
+        generator=Recorder("generator", ExtractiveGenerator.func_or_class(), totals),
+    )
     for query in queries:
-        state = await agent.ainvoke({"query": query, "top_k": top_k, "timings_ms": {}})
+        answer = await supervisor.answer(query, top_k)
         totals["ingress->supervisor"] += size((query, top_k))
-        totals["supervisor->ingress"] += size((state["generation"], state["hits"]))
+        totals["supervisor->ingress"] += size(answer)
     return {hop: round(n / len(queries)) for hop, n in sorted(totals.items())}
 
 
@@ -83,20 +84,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--queries", type=int, default=32)
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--output", type=Path, required=True)
-    p.add_argument("--store", type=Path, default=Path("data/hops/milvus.db"))
     add_config_options(p)
+    add_milvus_options(p, Path("data/hops/milvus"))
     args = p.parse_args(argv)
     cfg = load_config(app_args(args.config, args.set))
     data = load_dataset(args.dataset, args.split, max_docs=args.docs)
     name = collection_name(cfg, data.name, ("hops", args.docs))
-    args.store.parent.mkdir(parents=True, exist_ok=True)
-    stages = build_stages(cfg, uri=str(args.store.resolve()), collection=name)
-    try:
-        asyncio.run(ingest(stages, data.documents))
-        queries = list(data.queries.values())[: args.queries]
-        per_query = asyncio.run(measure(stages, queries, args.top_k))
-    finally:
-        stages.store.close()
+    queries = list(data.queries.values())[: args.queries]
+    with milvus_at(args.milvus_uri, args.milvus_dir.resolve()) as uri:
+        stages = build_stages(cfg, uri=uri, collection=name)
+        try:
+            asyncio.run(ingest(stages, data.documents))
+            per_query = asyncio.run(measure(stages, queries, args.top_k))
+        finally:
+            stages.store.close()
     report = {"queries": len(queries), "top_k": args.top_k, "bytes_per_query": per_query}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")

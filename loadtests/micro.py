@@ -4,14 +4,15 @@
 - **serve_batched**: the real deployment under Ray Serve, all requests sent at once, so
   ``@serve.batch`` groups them; **serve_batch1**: the same deployment with
   ``max_batch_size=1``. Their ratio (``rerank_batching_ratio``) is what dynamic batching
-  buys with everything else equal: handles, serialisation of the candidates' token
-  vectors, the replica's CPU share;
+  buys with everything else equal: handles, the token-vector fetch from Milvus, the
+  replica's CPU share;
 - **padded**: every query in one call, in process (one padded forward pass): the
   ceiling batching can reach.
 
-The workload is real: 32 queries, each with its 50 first-stage candidates (and their
-stored token vectors) from the benchmark collection. It runs as two processes (see
-:func:`main`); the Serve half starts and stops a local Ray.
+The workload is real: 32 queries, each with its 50 first-stage candidates from the
+benchmark collection; the reranker fetches their stored token vectors from Milvus itself,
+as in the graph. It runs as two processes (see :func:`main`); the Serve half starts and
+stops a local Ray.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from deployments.types import Hit
+from deployments.types import Candidate
 from graph.evaluation.pipeline import Stages, build_stages
 from loadtests.spec import BenchSpec
 from loadtests.stats import ratio
@@ -46,32 +47,34 @@ def _best_of(repeats: int, run: Callable[[], object]) -> float:
     return best
 
 
-def workload(stages: Stages, spec: BenchSpec) -> tuple[list[str], list[list[Hit]]]:
-    """32 queries and their 50 first-stage candidates with token vectors."""
+def workload(stages: Stages, spec: BenchSpec) -> tuple[list[str], list[list[Candidate]]]:
+    """32 queries and their 50 first-stage candidates (ids and scores)."""
     queries = spec.query_cycle(N_QUERIES)
     cfg = stages.cfg.retriever
-    hits = stages.first_stage(queries, mode=cfg.mode, limit=N_PASSAGES, with_tokens=True)
-    return queries, hits
+    lists = stages.store.search(
+        queries, stages.embedder.embed(queries), mode=cfg.mode, limit=N_PASSAGES, rrf_k=cfg.rrf_k
+    )
+    return queries, [[Candidate(h.chunk_id, h.score) for h in hits] for hits in lists]
 
 
-def in_process(stages: Stages, queries: list[str], hits: list[list[Hit]], repeats: int) -> dict:
+def in_process(
+    stages: Stages, queries: list[str], cands: list[list[Candidate]], repeats: int
+) -> dict:
     """Unbatched and padded timings of the reranker and the query embedder."""
-    from deployments.reranker.deployment import Reranker
-
-    reranker = Reranker.func_or_class(stages.cfg.reranker, encoder=stages.encoder)
+    reranker = stages.reranker
     top_ks = [10] * len(queries)
-    n_passages = sum(len(h) for h in hits)
+    n_passages = sum(len(c) for c in cands)
 
     def rerank_one_by_one() -> None:
-        for q, h in zip(queries, hits, strict=True):
-            reranker.rerank_many([q], [h], [10])
+        for q, c in zip(queries, cands, strict=True):
+            reranker.rerank_many([q], [c], [10])
 
     def embed_one_by_one() -> None:
         for q in queries:
             stages.embedder.embed([q])
 
     rerank_unbatched = _best_of(repeats, rerank_one_by_one)
-    rerank_padded = _best_of(repeats, lambda: reranker.rerank_many(queries, hits, top_ks))
+    rerank_padded = _best_of(repeats, lambda: reranker.rerank_many(queries, cands, top_ks))
     embed_unbatched = _best_of(repeats, embed_one_by_one)
     embed_padded = _best_of(repeats, lambda: stages.embedder.embed(queries))
     return {
@@ -87,40 +90,40 @@ def in_process(stages: Stages, queries: list[str], hits: list[list[Hit]], repeat
 
 
 def search_profile(stages: Stages, queries: list[str], repeats: int) -> dict:
-    """Milvus search cost per query: token vectors fetched for 0/30/50 hits, and 8 queries
-    in one call vs one by one (milliseconds per query, best of ``repeats``)."""
+    """Milvus cost per query (milliseconds, best of ``repeats``): the first-stage search one
+    query at a time and 8 in one call, and the reranker's token-vector fetch for 30 and 50
+    candidates."""
     cfg = stages.cfg.retriever
     q8 = queries[:8]
     vectors = stages.embedder.embed(q8)
+    store = stages.store
+    lists = store.search(q8, vectors, mode=cfg.mode, limit=N_PASSAGES, rrf_k=cfg.rrf_k)
 
-    def one_by_one(tokens_for: int | None) -> None:
+    def one_by_one() -> None:
         for i, q in enumerate(q8):
-            stages.store.search(
-                [q],
-                vectors[i : i + 1],
-                mode=cfg.mode,
-                limit=N_PASSAGES,
-                rrf_k=cfg.rrf_k,
-                with_tokens=tokens_for != 0,
-                tokens_for=tokens_for,
-            )
+            store.search([q], vectors[i : i + 1], mode=cfg.mode, limit=N_PASSAGES, rrf_k=cfg.rrf_k)
 
     def together() -> None:
-        stages.store.search(q8, vectors, mode=cfg.mode, limit=N_PASSAGES, rrf_k=cfg.rrf_k)
+        store.search(q8, vectors, mode=cfg.mode, limit=N_PASSAGES, rrf_k=cfg.rrf_k)
+
+    def fetch(depth: int) -> None:
+        for hits in lists:
+            store.fetch_tokens([h.chunk_id for h in hits[:depth]])
 
     per_query = {
-        f"{cfg.mode}_tokens_for_{n if n is not None else N_PASSAGES}_ms": round(
-            1000 * _best_of(repeats, lambda n=n: one_by_one(n)) / len(q8), 1
-        )
-        for n in (0, 30, None)
+        f"{cfg.mode}_search_ms": round(1000 * _best_of(repeats, one_by_one) / len(q8), 1),
+        f"{cfg.mode}_8_in_one_call_ms": round(1000 * _best_of(repeats, together) / len(q8), 1),
     }
-    per_query[f"{cfg.mode}_8_in_one_call_no_tokens_ms"] = round(
-        1000 * _best_of(repeats, together) / len(q8), 1
-    )
+    for depth in (30, N_PASSAGES):
+        per_query[f"token_fetch_{depth}_ms"] = round(
+            1000 * _best_of(repeats, lambda depth=depth: fetch(depth)) / len(q8), 1
+        )
     return per_query
 
 
-def under_serve(spec: BenchSpec, queries: list[str], hits: list[list[Hit]], repeats: int) -> dict:
+def under_serve(
+    spec: BenchSpec, queries: list[str], cands: list[list[Candidate]], repeats: int
+) -> dict:
     """The Reranker and Retriever deployments under Serve, batch size as configured vs 1."""
     import ray
     from ray import serve
@@ -129,18 +132,20 @@ def under_serve(spec: BenchSpec, queries: list[str], hits: list[list[Hit]], repe
     from deployments.retriever.deployment import build_retriever_deployment
 
     cfg = spec.app_config()
-    n_passages = sum(len(h) for h in hits)
+    n_passages = sum(len(c) for c in cands)
     out: dict[str, dict] = {"rerank": {}, "retrieve": {}}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         for label, batch in (("serve_batched", cfg.reranker.max_batch_size), ("serve_batch1", 1)):
             rcfg = cfg.reranker.model_copy(update={"max_batch_size": batch})
             handle = serve.run(
-                build_reranker_deployment(rcfg), name="micro_rerank", route_prefix=None
+                build_reranker_deployment(rcfg, cfg.milvus), name="micro_rerank", route_prefix=None
             )
 
             async def rerank_all(handle=handle) -> None:
-                calls = [handle.rerank.remote(q, h, 10) for q, h in zip(queries, hits, strict=True)]
+                calls = [
+                    handle.rerank.remote(q, c, 10) for q, c in zip(queries, cands, strict=True)
+                ]
                 await asyncio.gather(*calls)
 
             asyncio.run(rerank_all())  # warm-up: model load, first batch
@@ -153,13 +158,13 @@ def under_serve(spec: BenchSpec, queries: list[str], hits: list[list[Hit]], repe
             rt = cfg.retriever.model_copy(update={"max_batch_size": batch})
             rt.embedder.query_cache.max_entries = 0  # every call embeds
             handle = serve.run(
-                build_retriever_deployment(rt, None), name="micro_retrieve", route_prefix=None
+                build_retriever_deployment(rt, cfg.milvus),
+                name="micro_retrieve",
+                route_prefix=None,
             )
 
             async def retrieve_all(handle=handle) -> None:
-                await asyncio.gather(
-                    *(handle.retrieve.remote([q], limit=10, with_tokens=False) for q in queries)
-                )
+                await asyncio.gather(*(handle.retrieve.remote([q], limit=10) for q in queries))
 
             asyncio.run(retrieve_all())
             wall = _best_of(repeats, lambda retrieve_all=retrieve_all: asyncio.run(retrieve_all()))
@@ -204,8 +209,8 @@ def combine(local: dict, served: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """``local SPEC OUT`` (in process; also writes OUT's workload beside it as .pkl), then
-    ``serve SPEC OUT.pkl OUT2`` (under Ray Serve, from a fresh process: Ray cannot start
-    from a process already holding the Milvus Lite file, whose lock outlives close())."""
+    ``serve SPEC OUT.pkl OUT2`` (under Ray Serve, from a fresh process whose torch threads
+    and Ray are its own)."""
     args = argv if argv is not None else sys.argv[1:]
     if (
         not args
@@ -224,15 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     if args[0] == "local":
         stages = build_stages(spec.app_config(), uri=spec.milvus_uri, collection=spec.collection)
         try:
-            queries, hits = workload(stages, spec)
-            result = in_process(stages, queries, hits, repeats=3)
+            queries, cands = workload(stages, spec)
+            result = in_process(stages, queries, cands, repeats=3)
             result["search"] = search_profile(stages, queries, repeats=3)
         finally:
             stages.store.close()
-        out.with_suffix(".pkl").write_bytes(pickle.dumps((queries, hits)))
+        out.with_suffix(".pkl").write_bytes(pickle.dumps((queries, cands)))
     else:
-        queries, hits = pickle.loads(Path(args[2]).read_bytes())
-        result = under_serve(spec, queries, hits, repeats=3)
+        queries, cands = pickle.loads(Path(args[2]).read_bytes())
+        result = under_serve(spec, queries, cands, repeats=3)
     out.write_text(json.dumps(result, indent=2))
     return 0
 

@@ -24,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from vllm import LLM, SamplingParams
 
-    from deployments.generator.prompt import build_messages
-    from graph.evaluation.pipeline import build_stages
+    from deployments.common.prompt import build_messages
+    from graph.evaluation.pipeline import build_stages, milvus_at
     from loadtests.spec import BenchSpec
 
     spec = BenchSpec.model_validate_json(Path(args[0]).read_text())
@@ -33,10 +33,12 @@ def main(argv: list[str] | None = None) -> int:
         print("the spec's run used the extractive generator; nothing to profile", file=sys.stderr)
         return 2
     cfg = spec.app_config()
-    stages = build_stages(cfg, uri=spec.milvus_uri, collection=spec.collection)
     queries = list(dict.fromkeys(spec.queries))[-11:]  # ones the graph runs used last, if at all
-    hits = stages.first_stage(queries, mode=cfg.retriever.mode, limit=spec.top_k)
-    stages.store.close()
+    with milvus_at(None, Path(spec.milvus_dir)) as uri:
+        stages = build_stages(cfg, uri=uri, collection=spec.collection)
+        vectors = stages.embedder.embed(queries)
+        hits = stages.store.search(queries, vectors, mode=cfg.retriever.mode, limit=spec.top_k)
+        stages.store.close()
     prompts = [
         build_messages(q, h, max_chars=cfg.generator.max_passage_chars)
         for q, h in zip(queries, hits, strict=True)

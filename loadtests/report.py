@@ -119,7 +119,7 @@ def markdown(report: dict[str, Any]) -> str:
                 lines.append(f"| {stage} | {way} | {_fmt(value)} {unit} |")
         search = micro.get("search_ms_per_query", {})
         if search:
-            lines += ["", "## Milvus search per query (ms)", "", "| search | ms |", "|---|---:|"]
+            lines += ["", "## Milvus per query (ms)", "", "| call | ms |", "|---|---:|"]
             lines += [f"| {k.removesuffix('_ms')} | {_fmt(v)} |" for k, v in search.items()]
     lines += ["", "## Ratios", "", "| ratio | value |", "|---|---:|"]
     lines += [f"| `{k}` | {_fmt(v)} |" for k, v in report["ratios"].items()]

@@ -18,7 +18,13 @@ class BenchSpec(BaseModel):
     app: dict[str, Any] = Field(
         default_factory=dict, description="Application args (as in serve_config.yaml)."
     )
-    milvus_uri: str = Field(description="Milvus Lite file or server URI of the collection.")
+    milvus_uri: str = Field(
+        description="URI of the Milvus holding the collection (the bench's milvus-lite server)."
+    )
+    milvus_dir: str = Field(
+        default="data/bench/milvus",
+        description="Its Milvus Lite data directory (the graph runs its own server on it).",
+    )
     collection: str = Field(description="The collection every run searches.")
     generator_source: str | None = Field(
         default=None, description="Model directory vLLM serves; None: extractive answers."
@@ -43,9 +49,9 @@ class BenchSpec(BaseModel):
         return self
 
     def app_args(self) -> dict[str, Any]:
-        """The application args pointed at the benchmark's collection."""
-        milvus = {"uri": self.milvus_uri, "collection": self.collection}
-        return deep_merge(self.app, {"retriever": {"milvus": milvus}})
+        """The application args pointed at the benchmark's collection on its server."""
+        milvus = {"uri": self.milvus_uri, "collection": self.collection, "lite": None}
+        return deep_merge(self.app, {"milvus": milvus})
 
     def app_config(self) -> AppConfig:
         return load_config(self.app_args())
@@ -53,7 +59,7 @@ class BenchSpec(BaseModel):
     def requests_at(self, clients: int) -> int:
         """How many requests a graph level sends.
 
-        >>> BenchSpec(milvus_uri="x.db", collection="c", queries=["q"]).requests_at(32)
+        >>> BenchSpec(milvus_uri="http://h:1", collection="c", queries=["q"]).requests_at(32)
         96
         """
         return max(16, clients * self.requests_per_client)
@@ -61,7 +67,9 @@ class BenchSpec(BaseModel):
     def query_cycle(self, n: int, start: int = 0) -> list[str]:
         """``n`` queries from position ``start``, cycling through ``queries``.
 
-        >>> spec = BenchSpec(milvus_uri="x.db", collection="c", queries=["a", "b", "c"])
+        >>> spec = BenchSpec(
+        ...     milvus_uri="http://127.0.0.1:1", collection="c", queries=["a", "b", "c"]
+        ... )
         >>> spec.query_cycle(4), spec.query_cycle(2, start=2)
         (['a', 'b', 'c', 'a'], ['c', 'a'])
         """

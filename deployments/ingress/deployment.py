@@ -1,4 +1,4 @@
-"""Ingress deployment: the FastAPI app behind ``serve.ingress``."""
+"""Ingress deployment: the FastAPI app, built when the replica starts, around its handles."""
 
 from __future__ import annotations
 
@@ -8,17 +8,8 @@ from fastapi import FastAPI
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from deployments.ingress.errors import install_error_handlers
-from deployments.ingress.routes import Backends, documents, health, queries, set_backends
-
-api = FastAPI(
-    title="RAG on Ray Serve",
-    version="0.1.0",
-    description="Retrieval-augmented generation served as one Ray Serve deployment graph.",
-)
-install_error_handlers(api)
-for router in (queries, documents, health):
-    api.include_router(router)
+from deployments.ingress.api import create_api
+from deployments.ingress.routes import Backends
 
 
 def _readiness() -> tuple[bool, dict[str, str]]:
@@ -33,10 +24,37 @@ def _readiness() -> tuple[bool, dict[str, str]]:
 
 
 @serve.deployment(name="Ingress", ray_actor_options={"num_cpus": 0.1})
-@serve.ingress(api)
+@serve.ingress()
 class Ingress:
-    """Validates HTTP requests and forwards them: queries to the supervisor, documents to
-    the retriever."""
+    """Validates HTTP requests and forwards them: queries to the Supervisor, documents to
+    the Ingester.
 
-    def __init__(self, supervisor: DeploymentHandle, retriever: DeploymentHandle) -> None:
-        set_backends(Backends(supervisor, retriever, lambda: asyncio.to_thread(_readiness)))
+    Args:
+        supervisor: Handle of the Supervisor.
+        ingester: Handle of the Ingester.
+        milvus: Handle of the local profile's Milvus deployment, or None. Unused by the
+            routes; binding it here makes it part of the application.
+    """
+
+    def __init__(
+        self,
+        supervisor: DeploymentHandle,
+        ingester: DeploymentHandle,
+        milvus: DeploymentHandle | None = None,
+    ) -> None:
+        self._backends = Backends(supervisor, ingester, lambda: asyncio.to_thread(_readiness))
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        """Serve's hook for an app built at replica start: the routes get this replica's
+        handles by injection."""
+        return create_api(self._backends)
+
+
+def build_ingress_deployment(
+    *,
+    supervisor: serve.Application,
+    ingester: serve.Application,
+    milvus: serve.Application | None = None,
+) -> serve.Application:
+    """The ingress bound to the stages it forwards to (and Milvus, when the graph runs it)."""
+    return Ingress.bind(supervisor, ingester, milvus)

@@ -1,15 +1,21 @@
-"""One router per resource; each validates, forwards to a handle, and shapes the reply."""
+"""One router per resource; each validates, forwards to a stage, and shapes the reply.
+
+Routes reach the stages through :class:`Backends`, which the app factory
+(:func:`deployments.ingress.api.create_api`) puts in ``app.state`` and FastAPI injects
+per request; nothing here is a module global.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
+from deployments.common.ids import content_id
 from deployments.ingress.errors import error_response
 from deployments.ingress.schemas import (
     Citation,
@@ -19,32 +25,24 @@ from deployments.ingress.schemas import (
     QueryResponse,
     SearchRequest,
     SearchResponse,
+    Usage,
 )
-from deployments.retriever.chunking import content_id
 from deployments.types import Answer, Document, Hit, IngestResult, Retrieval
 
 
 @dataclass
 class Backends:
-    """What the routes forward to; set once per replica by the Ingress deployment."""
+    """What the routes forward to: handles of the Supervisor and the Ingester (or fakes
+    with the same ``method.remote(...)`` shape) and the readiness probe."""
 
-    supervisor: object
-    retriever: object
+    supervisor: Any
+    ingester: Any
     readiness: Callable[[], Awaitable[tuple[bool, dict[str, str]]]]
 
 
-_backends: Backends | None = None
-
-
-def set_backends(backends: Backends) -> None:
-    global _backends
-    _backends = backends
-
-
-def backends() -> Backends:
-    if _backends is None:
-        raise RuntimeError("ingress routes used before the Ingress deployment set its backends")
-    return _backends
+def backends(request: Request) -> Backends:
+    """The injected dependency: the backends of the app serving this request."""
+    return request.app.state.backends
 
 
 BackendsDep = Annotated[Backends, Depends(backends)]
@@ -76,9 +74,11 @@ async def query(
         citations=_citations(result.citations),
         generator=result.generator,
         route=result.route,
+        stages=list(result.stages),
         timings_ms=result.timings_ms,
         request_id=request_id,
         cached=result.cached,
+        usage=Usage(**result.usage) if result.usage else None,
     )
 
 
@@ -97,6 +97,7 @@ async def search(
     return SearchResponse(
         citations=_citations(result.hits),
         route=result.route,
+        stages=list(result.stages),
         timings_ms=result.timings_ms,
         request_id=request_id,
     )
@@ -104,7 +105,15 @@ async def search(
 
 def _citations(hits: list[Hit]) -> list[Citation]:
     return [
-        Citation(doc_id=h.doc_id, chunk_id=h.chunk_id, text=h.text, score=h.score) for h in hits
+        Citation(
+            doc_id=h.doc_id,
+            chunk_id=h.chunk_id,
+            title=h.title,
+            text=h.text,
+            score=h.score,
+            scores=h.scores,
+        )
+        for h in hits
     ]
 
 
@@ -114,7 +123,7 @@ async def add_documents(
 ) -> DocumentsResponse | JSONResponse:
     docs = [
         Document(
-            doc_id=d.id or content_id(d.text),
+            doc_id=d.id if d.id is not None else content_id(d.text),
             text=d.text,
             title=d.title or "",
             metadata=d.metadata or {},
@@ -122,7 +131,7 @@ async def add_documents(
         for d in body.documents
     ]
     try:
-        result: IngestResult = await to.retriever.ingest.remote(docs)
+        result: IngestResult = await to.ingester.ingest.remote(docs)
     except Exception as exc:  # noqa: BLE001
         return error_response(exc)
     return DocumentsResponse(

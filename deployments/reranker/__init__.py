@@ -1,7 +1,7 @@
 """ColBERT late-interaction reranker stage.
 
-Modules: ``config`` (RerankerConfig), ``maxsim`` (numpy scoring), ``codec`` (token
-matrices <-> VARCHAR-sized strings), ``checkpoint`` and ``encoder`` (token embeddings),
-``core`` (rerank without Ray) and ``deployment`` (the Serve shim and its builder).
-Nothing is imported here, so ``import deployments.reranker.codec`` stays light.
+Modules: ``config`` (RerankerConfig), ``maxsim`` (numpy scoring), ``core`` (rerank without
+Ray) and ``deployment`` (the Serve shim and its builder). The token encoder and the token
+codec it shares with the Ingester live in ``deployments.common``. Nothing is imported
+here, so ``import deployments.reranker.maxsim`` stays light.
 """

@@ -1,27 +1,16 @@
-"""Reranking logic without Ray: decode stored token vectors, MaxSim, sort."""
+"""Reranking logic without Ray: decode stored token vectors, MaxSim, fuse, sort."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from deployments.common.codec import decode_tokens
+from deployments.common.fusion import rrf_scores
 from deployments.errors import ConfigError, InvalidRequestError
-from deployments.reranker.codec import decode_tokens, encode_tokens, max_tokens_for
 from deployments.reranker.maxsim import maxsim
-from deployments.retriever.fusion import rrf_scores
-from deployments.types import Hit
-
-
-class PassageEncoder(Protocol):
-    """What :func:`passage_blobs` needs from a :class:`~.encoder.TokenEncoder`."""
-
-    @property
-    def dim(self) -> int: ...
-
-    def encode_passages(self, texts: list[str]) -> list[np.ndarray]: ...
+from deployments.types import Candidate, Reranked
 
 
 def fuse_with_first_stage(scores: np.ndarray, *, weight: float, k: int) -> np.ndarray:
@@ -44,80 +33,83 @@ def fuse_with_first_stage(scores: np.ndarray, *, weight: float, k: int) -> np.nd
 
 def rerank(
     query_vecs: np.ndarray,
-    hits: Sequence[Hit],
+    candidates: Sequence[Candidate],
+    blobs: Mapping[str, str],
     top_k: int,
     *,
     first_stage_weight: float = 0.0,
     fusion_k: int = 60,
-) -> list[Hit]:
-    """Order hits by MaxSim against the query's token vectors.
+) -> list[Reranked]:
+    """Order candidates by MaxSim of their stored token vectors against the query's.
 
-    Ties keep the first-stage order (the sort is stable). Returned hits carry the
-    MaxSim score and no ``token_blob`` (it is only needed here and is large).
+    Candidates come in first-stage order; ties keep it (the sort is stable). A candidate
+    whose vectors are not in ``blobs`` (its document was deleted since the search) is
+    left out; the caller keeps it in first-stage order after the reranked ones.
 
     Args:
         query_vecs: The query's L2-normalised token vectors.
-        hits: Candidates from the retriever, each with a ``token_blob``.
-        top_k: How many hits to return (fewer if there are fewer candidates).
+        candidates: First-stage hits, best first.
+        blobs: Stored token-vector blobs by chunk id (see ``deployments.common.codec``).
+        top_k: How many to return (fewer if fewer could be scored).
         first_stage_weight: Above 0, the MaxSim order is fused with the input order
             (:func:`fuse_with_first_stage`) and ``score`` is the fused score.
         fusion_k: RRF constant of that fusion.
 
     Returns:
-        At most ``top_k`` hits, best first.
+        At most ``top_k`` verdicts, best first.
 
     Raises:
         InvalidRequestError: ``top_k`` < 1.
-        ConfigError: A hit has no ``token_blob`` (the collection was ingested without
-            token vectors), or its vectors do not match the query's dimension.
+        ConfigError: No candidate has stored vectors (the collection was ingested without
+            them), or they do not match the query's dimension (another reranker model).
 
     Shapes:
         query_vecs: ``[Lq, dim]``.
 
     Example:
+        >>> from deployments.common.codec import encode_tokens
         >>> q = np.array([[1.0, 0.0]], dtype=np.float32)
-        >>> hits = [
-        ...     Hit("c1", "d1", "", "far", 0.9, encode_tokens(np.array([[0.0, 1.0]]))),
-        ...     Hit("c2", "d2", "", "near", 0.1, encode_tokens(np.array([[1.0, 0.0]]))),
-        ... ]
-        >>> [(h.chunk_id, round(h.score, 2), h.token_blob) for h in rerank(q, hits, top_k=2)]
-        [('c2', 1.0, None), ('c1', 0.0, None)]
+        >>> blobs = {"c1": encode_tokens(np.array([[0.0, 1.0]])),
+        ...          "c2": encode_tokens(np.array([[1.0, 0.0]]))}
+        >>> cands = [Candidate("c1", 0.9), Candidate("c2", 0.1), Candidate("gone", 0.05)]
+        >>> [(r.chunk_id, round(r.score, 2)) for r in rerank(q, cands, blobs, top_k=3)]
+        [('c2', 1.0), ('c1', 0.0)]
     """
     if top_k < 1:
         raise InvalidRequestError(f"top_k must be >= 1, got {top_k!r}", param="top_k")
-    if not hits:
+    if not candidates:
         return []
-    docs = [_decode(hit, query_vecs.shape[1]) for hit in hits]
-    scores = maxsim(query_vecs, docs)
-    if first_stage_weight > 0:
-        scores = fuse_with_first_stage(scores, weight=first_stage_weight, k=fusion_k)
-    order = np.argsort(-scores, kind="stable")[:top_k]
-    return [dataclasses.replace(hits[i], score=float(scores[i]), token_blob=None) for i in order]
-
-
-def passage_blobs(encoder: PassageEncoder, texts: list[str]) -> list[str]:
-    """Encode passages into codec blobs that fit a Milvus VARCHAR (65,535 characters).
-
-    Each passage keeps its first ``max_tokens_for(encoder.dim)`` token vectors.
-    """
-    limit = max_tokens_for(encoder.dim)
-    return [encode_tokens(m[:limit]) for m in encoder.encode_passages(texts)]
-
-
-def _decode(hit: Hit, dim: int) -> np.ndarray:
-    if hit.token_blob is None:
+    scored = [c for c in candidates if c.chunk_id in blobs]
+    if not scored:
         raise ConfigError(
-            f"hit {hit.chunk_id!r} has no token_blob: the collection was ingested without "
-            "token vectors, so it cannot be reranked with MaxSim. Re-ingest it with the "
-            "reranker enabled, or disable the reranker",
-            param="token_blob",
+            f"none of the {len(candidates)} candidates (e.g. {candidates[0].chunk_id!r}) has "
+            "stored token vectors: the collection was ingested without them. Ingest it again "
+            "with this version, or set supervisor.rerank to false",
+            param="supervisor.rerank",
         )
-    vectors = decode_tokens(hit.token_blob)
+    docs = [_decode(c.chunk_id, blobs[c.chunk_id], query_vecs.shape[1]) for c in scored]
+    raw = maxsim(query_vecs, docs)
+    scores = raw
+    if first_stage_weight > 0:
+        scores = fuse_with_first_stage(raw, weight=first_stage_weight, k=fusion_k)
+    order = np.argsort(-scores, kind="stable")[:top_k]
+    return [Reranked(scored[i].chunk_id, float(scores[i]), float(raw[i])) for i in order]
+
+
+def _decode(chunk_id: str, blob: str, dim: int) -> np.ndarray:
+    try:
+        vectors = decode_tokens(blob)
+    except ValueError as exc:
+        raise ConfigError(
+            f"the stored token vectors of {chunk_id!r} are unreadable ({exc}); ingest the "
+            "document again",
+            param="milvus.collection",
+        ) from exc
     if vectors.shape[1] != dim:
         raise ConfigError(
-            f"hit {hit.chunk_id!r} has {vectors.shape[1]}-d token vectors but the query has "
-            f"{dim}-d: the collection was ingested with another reranker model. Re-ingest it "
-            "with the configured reranker.model",
-            param="token_blob",
+            f"chunk {chunk_id!r} has {vectors.shape[1]}-d token vectors but the query has "
+            f"{dim}-d: the collection was ingested with another reranker model. Ingest it "
+            "again with the configured reranker.model",
+            param="reranker.model",
         )
     return vectors

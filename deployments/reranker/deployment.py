@@ -1,4 +1,5 @@
-"""Ray Serve shim of the ColBERT reranker: batches queries, calls :mod:`.core`."""
+"""Ray Serve shim of the ColBERT reranker: batches queries, fetches token vectors, calls
+:mod:`.core`."""
 
 from __future__ import annotations
 
@@ -10,108 +11,105 @@ import pydantic
 from ray import serve
 from ray.serve import Application
 
-from deployments.devices import resolve_device
+from deployments.batching import batched
+from deployments.common.encoders.tokens import TokenEncoder, token_encoder_from
+from deployments.common.store.config import MilvusConfig
+from deployments.common.store.milvus import MilvusStore
 from deployments.errors import ConfigError, InvalidRequestError, RagError
 from deployments.reranker import core
 from deployments.reranker.config import RerankerConfig
-from deployments.reranker.encoder import TokenEncoder, load_token_encoder
-from deployments.types import Hit
+from deployments.types import Candidate, Reranked
 
 logger = logging.getLogger(__name__)
 
 
 @serve.deployment(name="Reranker", ray_actor_options={"num_cpus": 0.5})
 class Reranker:
-    """Reranks retrieved hits by MaxSim over stored passage token vectors.
+    """Reranks candidates by MaxSim over their stored passage token vectors.
+
+    Callers send chunk ids and first-stage scores only; the token vectors (tens of KB
+    per chunk) come straight from the store, fetched for a whole batch in one call.
 
     Args:
         config: A :class:`RerankerConfig` or its ``model_dump()``.
+        milvus: The store's ``MilvusConfig`` (or its dict form).
         encoder: The token encoder; loaded from ``config`` when omitted.
+        store: The store; connected from ``milvus`` when omitted.
 
     Raises:
         ConfigError: ``config`` is invalid or the model cannot be loaded.
     """
 
     def __init__(
-        self, config: dict[str, Any] | RerankerConfig, encoder: TokenEncoder | None = None
+        self,
+        config: dict[str, Any] | RerankerConfig,
+        milvus: dict[str, Any] | MilvusConfig,
+        *,
+        encoder: TokenEncoder | None = None,
+        store: MilvusStore | None = None,
     ) -> None:
         self._config = _validated(config)
         cfg = self._config
-        self._encoder = (
-            encoder
-            if encoder is not None
-            else load_token_encoder(
-                cfg.model,
-                query_maxlen=cfg.query_maxlen,
-                doc_maxlen=cfg.doc_maxlen,
-                device=resolve_device(cfg.device),
-                num_threads=cfg.num_threads,
-            )
+        self._encoder = encoder or token_encoder_from(cfg)
+        self._store = store or MilvusStore(MilvusConfig.model_validate(milvus), dim=None)
+        self._rerank_batch = batched(
+            self._rerank_batch_body,
+            max_batch_size=cfg.max_batch_size,
+            batch_wait_timeout_s=cfg.batch_wait_timeout_s,
         )
-        # One @serve.batch queue per instance, sized from the config. A class-level
-        # @serve.batch method shares one queue between every instance in the process,
-        # bound to the event loop that first used it, and in Ray 2.60 resizing it with
-        # set_max_batch_size() after that first use needs a replica context.
-        self._rerank_batch = serve.batch(
-            max_batch_size=cfg.max_batch_size, batch_wait_timeout_s=cfg.batch_wait_timeout_s
-        )(self._rerank_batch_body)
         logger.info("Reranker ready: %s (%d-d tokens)", self._encoder.name, self._encoder.dim)
 
-    async def rerank(self, query: str, hits: list[Hit], top_k: int) -> list[Hit]:
-        """Return the ``top_k`` best hits by MaxSim, best first, scores replaced.
+    async def rerank(self, query: str, candidates: list[Candidate], top_k: int) -> list[Reranked]:
+        """The ``top_k`` best candidates by MaxSim (fused with the first-stage order).
 
-        Concurrent calls are batched: their queries are encoded in one forward pass.
+        Concurrent calls are batched: their queries are encoded in one forward pass and
+        their candidates' token vectors fetched in one store call.
         """
         if top_k < 1:
             raise InvalidRequestError(f"top_k must be >= 1, got {top_k!r}", param="top_k")
-        if not hits:
+        if not candidates:
             return []
-        result = await self._rerank_batch(query, hits, top_k)
+        result = await self._rerank_batch(query, candidates, top_k)
         if isinstance(result, Exception):
             raise result
         return result
 
     async def _rerank_batch_body(
-        self, queries: list[str], hits: list[list[Hit]], top_ks: list[int]
-    ) -> list[list[Hit] | Exception]:
-        """What ``self._rerank_batch`` (the per-instance @serve.batch wrapper) runs."""
-        return await asyncio.to_thread(self.rerank_many, queries, hits, top_ks)
+        self, queries: list[str], candidates: list[list[Candidate]], top_ks: list[int]
+    ) -> list[list[Reranked] | Exception]:
+        """What ``self._rerank_batch`` runs for a batch of calls."""
+        return await asyncio.to_thread(self.rerank_many, queries, candidates, top_ks)
 
     def rerank_many(
-        self, queries: list[str], hits: list[list[Hit]], top_ks: list[int]
-    ) -> list[list[Hit] | Exception]:
-        """Rerank several requests with ONE query forward pass (the batch body, no Ray).
+        self, queries: list[str], candidates: list[list[Candidate]], top_ks: list[int]
+    ) -> list[list[Reranked] | Exception]:
+        """Rerank several requests with ONE query forward pass and ONE token fetch.
 
-        A request whose hits cannot be scored gets its error back in its slot, so it
+        A request whose candidates cannot be scored gets its error back in its slot, so it
         does not fail the other requests of the batch.
         """
+        blobs = self._store.fetch_tokens([c.chunk_id for cands in candidates for c in cands])
         query_vecs = self._encoder.encode_queries(list(queries))
-        results: list[list[Hit] | Exception] = []
-        for vecs, request_hits, top_k in zip(query_vecs, hits, top_ks, strict=True):
+        results: list[list[Reranked] | Exception] = []
+        for vecs, cands, top_k in zip(query_vecs, candidates, top_ks, strict=True):
             try:
                 results.append(
                     core.rerank(
                         vecs,
-                        request_hits,
+                        cands,
+                        blobs,
                         top_k,
                         first_stage_weight=self._config.first_stage_weight,
                         fusion_k=self._config.fusion_k,
                     )
                 )
-            except (RagError, ValueError) as exc:  # bad or missing token blobs
+            except RagError as exc:  # missing or unreadable token vectors
                 results.append(exc)
         return results
 
-    async def encode_passages(self, texts: list[str]) -> list[str]:
-        """Codec blobs of passage token vectors, for the ingestion pipeline to store."""
-        return await asyncio.to_thread(core.passage_blobs, self._encoder, list(texts))
-
     def check_health(self) -> None:
-        """Serve's periodic health check.
-
-        The model runs in-process and has no external backend, so a replica that
-        answers is healthy; a failed load already raised in ``__init__``.
-        """
+        """The model runs in-process: a replica that answers is healthy; a failed load
+        already raised in ``__init__``, and a Milvus outage gives 503s, not restarts."""
 
 
 def get_deployment_options(cfg: RerankerConfig) -> dict[str, Any]:
@@ -123,9 +121,11 @@ def get_deployment_options(cfg: RerankerConfig) -> dict[str, Any]:
     return {"max_ongoing_requests": 2 * cfg.max_batch_size}
 
 
-def build_reranker_deployment(cfg: RerankerConfig) -> Application:
+def build_reranker_deployment(cfg: RerankerConfig, milvus: MilvusConfig) -> Application:
     """The bound ``Reranker`` deployment (a serve config may override its options)."""
-    return Reranker.options(**get_deployment_options(cfg)).bind(cfg.model_dump())
+    return Reranker.options(**get_deployment_options(cfg)).bind(
+        cfg.model_dump(), milvus.model_dump()
+    )
 
 
 def _validated(config: dict[str, Any] | RerankerConfig) -> RerankerConfig:

@@ -1,4 +1,4 @@
-"""Supervisor deployment: runs the LangGraph agent over the other stages' handles."""
+"""Supervisor deployment: runs the LangGraph agent over the other stages' clients."""
 
 from __future__ import annotations
 
@@ -8,81 +8,81 @@ import time
 from typing import Any, Literal
 
 from ray import serve
-from ray.serve.handle import DeploymentHandle
 
 from deployments.cache import CountingCache
-from deployments.errors import StageUnavailableError
-from deployments.generator.client import GeneratorClient
-from deployments.generator.config import GeneratorConfig
+from deployments.common.generation import GenerationSettings
+from deployments.errors import ConfigError, StageUnavailableError
 from deployments.metrics import cache_lookup_recorder
+from deployments.supervisor.clients import as_client
 from deployments.supervisor.config import SupervisorConfig
+from deployments.supervisor.generation import GeneratorClient
 from deployments.supervisor.graph import create_rag_graph
-from deployments.types import Answer, Retrieval, Rewrite
-
-
-class _Remote:
-    """Exposes ``await client.m(*args)`` for ``handle.m.remote(*args)``, per stage protocol."""
-
-    def __init__(self, handle: DeploymentHandle) -> None:
-        self._handle = handle
-
-    def __getattr__(self, method: str):
-        remote = getattr(self._handle, method).remote
-
-        async def call(*args: Any) -> Any:
-            return await remote(*args)
-
-        return call
+from deployments.types import Answer, Generation, Retrieval, Rewrite
 
 
 @serve.deployment(name="Supervisor", ray_actor_options={"num_cpus": 0.1})
 class Supervisor:
-    """Answers one query by running the LangGraph agent over the stage handles.
+    """Answers one query by running the LangGraph agent over the stage clients.
 
     Whole answers are cached per exact ``(query, top_k)`` (``supervisor.answer_cache``).
+
+    Args:
+        config: A :class:`SupervisorConfig` (or its dict form).
+        generation: What each LLM request asks for (:class:`GenerationSettings`).
+        generator_kind: Which Generator deployment runs: ``vllm`` or ``extractive``.
+        rewriter, retriever, reranker, generator: Deployment handles, or in-process stage
+            objects with the same async methods. ``generator`` None serves ``search`` only.
     """
 
     def __init__(
         self,
-        config: dict[str, Any],
-        generator_config: dict[str, Any],
+        config: dict[str, Any] | SupervisorConfig,
+        generation: dict[str, Any] | GenerationSettings,
         generator_kind: Literal["vllm", "extractive"],
-        rewriter: DeploymentHandle,
-        retriever: DeploymentHandle,
-        reranker: DeploymentHandle,
-        generator: DeploymentHandle,
+        *,
+        rewriter: Any,
+        retriever: Any,
+        reranker: Any,
+        generator: Any = None,
     ) -> None:
         self.cfg = SupervisorConfig.model_validate(config)
         stages = {
-            "rewriter": _Remote(rewriter),
-            "retriever": _Remote(retriever),
-            "reranker": _Remote(reranker) if self.cfg.rerank else None,
+            "rewriter": as_client(rewriter),
+            "retriever": as_client(retriever),
+            "reranker": as_client(reranker) if self.cfg.rerank else None,
             "fusion_k": self.cfg.fusion_k,
             "rerank_depth": self.cfg.rerank_depth,
         }
-        client = GeneratorClient(
-            generator, GeneratorConfig.model_validate(generator_config), generator_kind
-        )
-        self._agent = create_rag_graph(**stages, generator=client).compile()
+        self._agent = None
+        if generator is not None:
+            client = GeneratorClient(
+                generator, GenerationSettings.model_validate(generation), generator_kind
+            )
+            self._agent = create_rag_graph(**stages, generator=client).compile()
         self._retrieval = create_rag_graph(**stages, generator=None).compile()
         self.answers: CountingCache[Answer] = CountingCache(
             self.cfg.answer_cache, on_lookup=cache_lookup_recorder("answer")
         )
 
     async def answer(self, query: str, top_k: int) -> Answer:
+        if self._agent is None:
+            raise ConfigError("this supervisor was built without a generator", param="generator")
         start = time.perf_counter()
         cached = self.answers.get((query, top_k))
         if cached is not None:
             return dataclasses.replace(cached, cached=True, timings_ms={"total": _ms(start)})
         state = await self._run(self._agent, query, top_k)
         rewrite: Rewrite = state["rewrite"]
+        generation = state["generation"]
         answer = Answer(
-            answer=state["generation"].answer,
-            citations=[h.without_tokens() for h in state["hits"]],
-            generator=state["generation"].generator,
+            answer=generation.answer,
+            citations=state["hits"],
+            generator=generation.generator,
             route=rewrite.route,
             timings_ms={**state["timings_ms"], "total": _ms(start)},
             sub_queries=rewrite.sub_queries,
+            stages=tuple(state["stages"]),
+            usage=_usage(generation),
         )
         self.answers.put((query, top_k), answer)
         return answer
@@ -93,16 +93,17 @@ class Supervisor:
         state = await self._run(self._retrieval, query, top_k)
         rewrite: Rewrite = state["rewrite"]
         return Retrieval(
-            hits=[h.without_tokens() for h in state["hits"]],
+            hits=state["hits"],
             route=rewrite.route,
             timings_ms={**state["timings_ms"], "total": _ms(start)},
             sub_queries=rewrite.sub_queries,
+            stages=tuple(state["stages"]),
         )
 
     async def _run(self, agent, query: str, top_k: int) -> dict[str, Any]:
         try:
             return await asyncio.wait_for(
-                agent.ainvoke({"query": query, "top_k": top_k, "timings_ms": {}}),
+                agent.ainvoke({"query": query, "top_k": top_k, "timings_ms": {}, "stages": []}),
                 self.cfg.request_timeout_s,
             )
         except TimeoutError as exc:
@@ -113,6 +114,37 @@ class Supervisor:
 
     def check_health(self) -> None:
         return None
+
+
+def build_supervisor_deployment(
+    cfg: SupervisorConfig,
+    generation: GenerationSettings,
+    generator_kind: Literal["vllm", "extractive"],
+    *,
+    rewriter: serve.Application,
+    retriever: serve.Application,
+    reranker: serve.Application,
+    generator: serve.Application,
+) -> serve.Application:
+    """The supervisor bound to its config and the four stages it drives."""
+    return Supervisor.bind(
+        cfg.model_dump(),
+        generation.generation().model_dump(),
+        generator_kind,
+        rewriter=rewriter,
+        retriever=retriever,
+        reranker=reranker,
+        generator=generator,
+    )
+
+
+def _usage(generation: Generation) -> dict[str, int | None] | None:
+    if generation.prompt_tokens is None and generation.completion_tokens is None:
+        return None
+    return {
+        "prompt_tokens": generation.prompt_tokens,
+        "completion_tokens": generation.completion_tokens,
+    }
 
 
 def _ms(start: float) -> float:

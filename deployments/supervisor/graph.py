@@ -11,12 +11,13 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Annotated, Literal, Protocol, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
-from deployments.retriever.fusion import rrf_fuse
-from deployments.types import Generation, Hit, Rewrite
+from deployments.common.fusion import rrf_fuse
+from deployments.types import Candidate, Generation, Hit, Reranked, Rewrite
 
 
 class RewriterClient(Protocol):
@@ -24,13 +25,13 @@ class RewriterClient(Protocol):
 
 
 class RetrieverClient(Protocol):
-    async def retrieve(
-        self, queries: list[str], tokens_for: int | None = None
-    ) -> list[list[Hit]]: ...
+    async def retrieve(self, queries: list[str]) -> list[list[Hit]]: ...
 
 
 class RerankerClient(Protocol):
-    async def rerank(self, query: str, hits: list[Hit], top_k: int) -> list[Hit]: ...
+    async def rerank(
+        self, query: str, candidates: list[Candidate], top_k: int
+    ) -> list[Reranked]: ...
 
 
 class GeneratorClient(Protocol):
@@ -82,8 +83,6 @@ def create_rag_graph(
     Returns:
         An uncompiled ``StateGraph`` over :class:`RagState`.
     """
-    # Token vectors are fetched for what the reranker scores, and not at all without one.
-    tokens_for = 0 if reranker is None else rerank_depth
 
     async def rewrite(state: RagState) -> dict:
         t = time.perf_counter()
@@ -95,12 +94,12 @@ def create_rag_graph(
 
     async def retrieve(state: RagState) -> dict:
         t = time.perf_counter()
-        (hits,) = await retriever.retrieve([state["rewrite"].query], tokens_for)
+        (hits,) = await retriever.retrieve([state["rewrite"].query])
         return {"candidates": hits, "timings_ms": {"retrieve": _ms(t)}, "stages": ["retrieve"]}
 
     async def retrieve_each(state: RagState) -> dict:
         t = time.perf_counter()
-        lists = await retriever.retrieve(list(state["rewrite"].search_queries), tokens_for)
+        lists = await retriever.retrieve(list(state["rewrite"].search_queries))
         depth = max(len(hits) for hits in lists) if lists else 0
         merged = rrf_fuse(lists, k=fusion_k, limit=depth)
         return {
@@ -115,15 +114,15 @@ def create_rag_graph(
         if reranker is None or not candidates:
             hits = candidates[:top_k]
         else:
-            # The head: the first rerank_depth candidates that came with token vectors
-            # (after sub-question fusion a few may not have); the rest keep their order.
-            depth = rerank_depth or len(candidates)
-            head = [h for h in candidates if h.token_blob is not None][:depth]
-            head = head or candidates[:depth]  # none has vectors: the reranker says why
-            in_head = {h.chunk_id for h in head}
-            tail = [h.without_tokens() for h in candidates if h.chunk_id not in in_head]
-            reranked = await reranker.rerank(state["rewrite"].query, head, min(top_k, len(head)))
-            hits = (reranked + tail)[:top_k]
+            # The reranker gets ids and scores of the first rerank_depth candidates and
+            # fetches their token vectors itself; the rest keep first-stage order.
+            head = candidates[: rerank_depth or len(candidates)]
+            verdicts = await reranker.rerank(
+                state["rewrite"].query,
+                [Candidate(h.chunk_id, h.score) for h in head],
+                min(top_k, len(head)),
+            )
+            hits = apply_verdicts(candidates, verdicts)[:top_k]
         return {"hits": hits, "timings_ms": {"rerank": _ms(t)}, "stages": ["rerank"]}
 
     graph = StateGraph(RagState)
@@ -152,3 +151,23 @@ def create_rag_graph(
         graph.add_edge("rerank", "generate")
         graph.add_edge("generate", END)
     return graph
+
+
+def apply_verdicts(candidates: list[Hit], verdicts: list[Reranked]) -> list[Hit]:
+    """The reranked hits first, in the reranker's order with its scores (``maxsim`` and
+    ``rerank`` in ``Hit.scores``), then every other candidate in first-stage order.
+
+    >>> hits = [Hit(c, "d", "", "", 1.0 / (i + 1)) for i, c in enumerate("abc")]
+    >>> out = apply_verdicts(hits, [Reranked("c", 0.9, 12.5), Reranked("a", 0.4, 9.0)])
+    >>> [(h.chunk_id, h.score, h.scores.get("maxsim")) for h in out]
+    [('c', 0.9, 12.5), ('a', 0.4, 9.0), ('b', 0.5, None)]
+    """
+    by_id = {h.chunk_id: h for h in candidates}
+    first = []
+    for v in verdicts:
+        hit = by_id.get(v.chunk_id)
+        if hit is not None:
+            scores = {**hit.scores, "maxsim": v.maxsim, "rerank": v.score}
+            first.append(replace(hit, score=v.score, scores=scores))
+    done = {h.chunk_id for h in first}
+    return first + [h for h in candidates if h.chunk_id not in done]

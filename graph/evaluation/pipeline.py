@@ -1,27 +1,36 @@
-"""The deployments' own code run in one process, for evaluation: same chunker, embedder,
-Milvus store, reranker, rewriter and LangGraph supervisor as the Serve graph."""
+"""The graph's own stage classes in one process, for evaluation and benchmarks.
+
+The Retriever, Reranker, Ingester, QueryRewriter and Supervisor are the deployment
+classes themselves, constructed without Ray (their models and store passed in, shared
+between them); outside a Serve replica their batching runs one call at a time through
+the same code. So what the harness measures is the code path the graph serves:
+``Supervisor.search`` is what ``POST /v1/search`` runs, ``Ingester.ingest`` what
+``POST /v1/documents`` runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from tqdm import tqdm
 
-from deployments.devices import resolve_device
-from deployments.reranker import core as rerank_core
-from deployments.reranker.encoder import TokenEncoder, load_token_encoder
-from deployments.retriever.chunking import Chunker
-from deployments.retriever.config import SearchMode
-from deployments.retriever.core import ingest_documents, search
-from deployments.retriever.embedder import Embedder
-from deployments.retriever.store import MilvusStore
-from deployments.rewriter.core import rewrite
-from deployments.supervisor.graph import create_rag_graph
-from deployments.types import Document, Hit, Rewrite
+from deployments.common.encoders.embedder import Embedder
+from deployments.common.encoders.passages import load_passage_encoder
+from deployments.common.encoders.tokens import TokenEncoder, token_encoder_from
+from deployments.common.store.lite import LiteServer, free_port
+from deployments.common.store.milvus import MilvusStore
+from deployments.ingester.deployment import Ingester
+from deployments.reranker.deployment import Reranker
+from deployments.retriever.deployment import Retriever
+from deployments.rewriter.deployment import QueryRewriter
+from deployments.supervisor.deployment import Supervisor
+from deployments.types import Document, Hit, Rewrite, SearchMode
 from graph.config import AppConfig
 
 Mode = Literal["dense", "bm25", "hybrid", "hybrid+rerank", "full"]
@@ -29,145 +38,93 @@ MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid", "hybrid+rerank", "full")
 DEPTH = 100  # documents per query kept for Recall@100
 
 
+@contextmanager
+def milvus_at(uri: str | None, data_dir: Path) -> Iterator[str]:
+    """``uri`` when given; else a ``milvus-lite server`` on ``data_dir`` for the block."""
+    if uri is not None:
+        yield uri
+        return
+    with LiteServer(data_dir, port=free_port(), start_timeout_s=120) as server:
+        yield server.uri
+
+
 @dataclass
 class Stages:
-    """In-process instances of the retrieval stages."""
+    """The stage objects, in process, over one store."""
 
     cfg: AppConfig
+    store: MilvusStore
     embedder: Embedder
     encoder: TokenEncoder
-    store: MilvusStore
-    chunker: Chunker
+    rewriter: QueryRewriter
+    reranker: Reranker
+    ingester: Ingester
+    _retrievers: dict[SearchMode, Retriever] = field(default_factory=dict)
 
-    def first_stage(
-        self,
-        queries: list[str],
-        *,
-        mode: SearchMode,
-        limit: int,
-        with_tokens: bool = False,
-        tokens_for: int | None = None,
-    ) -> list[list[Hit]]:
-        """The retriever deployment's own search, with this config's RRF constant."""
-        return search(
-            queries,
-            embedder=self.embedder,
-            store=self.store,
-            mode=mode,
-            limit=limit,
-            rrf_k=self.cfg.retriever.rrf_k,
-            with_tokens=with_tokens,
-            tokens_for=tokens_for,
+    def retriever(self, mode: SearchMode | None = None) -> Retriever:
+        """The Retriever in ``mode`` (default: the configured one), candidates >= DEPTH."""
+        mode = mode or self.cfg.retriever.mode
+        if mode not in self._retrievers:
+            rcfg = self.cfg.retriever.model_copy(
+                update={"mode": mode, "candidates": max(self.cfg.retriever.candidates, DEPTH)}
+            )
+            self._retrievers[mode] = Retriever.func_or_class(
+                rcfg, self.store.cfg, embedder=self.embedder, store=self.store
+            )
+        return self._retrievers[mode]
+
+    def supervisor(self, *, rewrite: bool = True) -> Supervisor:
+        """The Supervisor over these stages, retrieval only (``search``); ``rewrite``
+        False searches with the query as given (no rewriting, no sub-questions)."""
+        return Supervisor.func_or_class(
+            self.cfg.supervisor,
+            self.cfg.generator,
+            "extractive",
+            rewriter=self.rewriter if rewrite else _Verbatim(),
+            retriever=self.retriever(),
+            reranker=self.reranker,
         )
 
 
 def build_stages(cfg: AppConfig, *, uri: str, collection: str) -> Stages:
+    """Load each model once and build every stage over the Milvus at ``uri``."""
+    milvus = cfg.milvus.model_copy(update={"uri": uri, "collection": collection, "lite": None})
     embedder = Embedder(cfg.retriever.embedder)
-    rr = cfg.reranker
-    encoder = load_token_encoder(
-        rr.model,
-        query_maxlen=rr.query_maxlen,
-        doc_maxlen=rr.doc_maxlen,
-        device=resolve_device(rr.device),
-        num_threads=rr.num_threads,
+    encoder = token_encoder_from(cfg.reranker)
+    passages = load_passage_encoder(
+        cfg.retriever.embedder, cfg.reranker, token_encoder=encoder, dense=embedder
     )
-    milvus = cfg.retriever.milvus.model_copy(update={"uri": uri, "collection": collection})
-    store = MilvusStore(milvus, dim=embedder.dim, uri=uri)
-    chunking = cfg.retriever.chunking
-    chunker = Chunker(
-        chunk_size=chunking.chunk_size,
-        chunk_overlap=chunking.chunk_overlap,
-        tokenize=embedder.tokenize,
+    store = MilvusStore(milvus, dim=embedder.dim)
+    return Stages(
+        cfg=cfg,
+        store=store,
+        embedder=embedder,
+        encoder=encoder,
+        rewriter=QueryRewriter.func_or_class(cfg.rewriter),
+        reranker=Reranker.func_or_class(cfg.reranker, milvus, encoder=encoder, store=store),
+        ingester=Ingester.func_or_class(
+            cfg.ingester,
+            milvus,
+            cfg.retriever.embedder,
+            cfg.reranker,
+            encoder=passages,
+            store=store,
+        ),
     )
-    return Stages(cfg, embedder, encoder, store, chunker)
 
 
 async def ingest(stages: Stages, docs: Sequence[Document], *, batch: int = 128) -> dict[str, int]:
-    """Ingest through the retriever's own path; already stored documents are skipped."""
-
-    async def encode_passages(texts: list[str]) -> list[str]:
-        return await asyncio.to_thread(rerank_core.passage_blobs, stages.encoder, texts)
-
+    """``Ingester.ingest``, as ``POST /v1/documents`` runs it; stored documents are skipped."""
     totals = {"stored": 0, "skipped": 0, "chunks": 0}
     with tqdm(total=len(docs), unit="doc", desc="ingesting") as bar:
         for start in range(0, len(docs), batch):
-            part = docs[start : start + batch]
-            result = await ingest_documents(
-                part,
-                chunker=stages.chunker,
-                embedder=stages.embedder,
-                store=stages.store,
-                encode_passages=encode_passages,
-            )
+            part = list(docs[start : start + batch])
+            result = await stages.ingester.ingest(part)
             totals["stored"] += result.stored
             totals["skipped"] += result.skipped
             totals["chunks"] += result.chunks
             bar.update(len(part))
     return totals
-
-
-class _Rewriter:
-    def __init__(self, stages: Stages) -> None:
-        self._cfg = stages.cfg.rewriter
-
-    async def rewrite(self, query: str) -> Rewrite:
-        return rewrite(query, self._cfg)
-
-
-class _Retriever:
-    def __init__(self, stages: Stages, *, limit: int) -> None:
-        self._s, self._limit = stages, limit
-
-    async def retrieve(self, queries: list[str], tokens_for: int | None = None) -> list[list[Hit]]:
-        return self._s.first_stage(
-            queries,
-            mode=self._s.cfg.retriever.mode,
-            limit=self._limit,
-            with_tokens=True,
-            tokens_for=tokens_for,
-        )
-
-
-class _Reranker:
-    def __init__(self, stages: Stages) -> None:
-        self._encoder = stages.encoder
-        self._cfg = stages.cfg.reranker
-
-    async def rerank(self, query: str, hits: list[Hit], top_k: int) -> list[Hit]:
-        (vecs,) = self._encoder.encode_queries([query])
-        return rerank_core.rerank(
-            vecs,
-            hits,
-            top_k,
-            first_stage_weight=self._cfg.first_stage_weight,
-            fusion_k=self._cfg.fusion_k,
-        )
-
-
-def mode_runner(stages: Stages, mode: Mode) -> Callable[[str], list[Hit]]:
-    """A function answering one query in ``mode`` with up to DEPTH hits, best first."""
-    if mode in ("dense", "bm25", "hybrid"):
-
-        def first_stage(query: str) -> list[Hit]:
-            return stages.first_stage([query], mode=mode, limit=DEPTH)[0]
-
-        return first_stage
-
-    rewriter = _Rewriter(stages) if mode == "full" else _Verbatim()
-    agent = create_rag_graph(
-        rewriter=rewriter,
-        retriever=_Retriever(stages, limit=DEPTH),
-        reranker=_Reranker(stages),
-        generator=None,
-        fusion_k=stages.cfg.supervisor.fusion_k,
-        rerank_depth=stages.cfg.supervisor.rerank_depth,
-    ).compile()
-
-    def through_graph(query: str) -> list[Hit]:
-        state = asyncio.run(agent.ainvoke({"query": query, "top_k": DEPTH, "timings_ms": {}}))
-        return state["hits"]
-
-    return through_graph
 
 
 class _Verbatim:
@@ -177,16 +134,38 @@ class _Verbatim:
         return Rewrite(original=query, query=query, route="simple")
 
 
+def mode_runner(stages: Stages, mode: Mode) -> Callable[[str], Awaitable[list[Hit]]]:
+    """A coroutine function answering one query in ``mode``: up to DEPTH hits, best first."""
+    if mode in ("dense", "bm25", "hybrid"):
+        retriever = stages.retriever(mode)
+
+        async def first_stage(query: str) -> list[Hit]:
+            (hits,) = await retriever.retrieve([query], limit=DEPTH)
+            return hits
+
+        return first_stage
+    supervisor = stages.supervisor(rewrite=mode == "full")
+
+    async def searched(query: str) -> list[Hit]:
+        return (await supervisor.search(query, DEPTH)).hits
+
+    return searched
+
+
 def run_mode(
     stages: Stages, mode: Mode, queries: dict[str, str]
 ) -> tuple[dict[str, list[Hit]], list[float]]:
     """Hits per query id and per-query latency (ms) for one mode."""
-    answer = mode_runner(stages, mode)
-    answer(next(iter(queries.values())))  # warm-up: first-call costs are not a query's
-    hits: dict[str, list[Hit]] = {}
-    latencies: list[float] = []
-    for qid, text in tqdm(queries.items(), desc=mode, unit="q", leave=False):
-        t = time.perf_counter()
-        hits[qid] = answer(text)
-        latencies.append((time.perf_counter() - t) * 1000.0)
-    return hits, latencies
+
+    async def run() -> tuple[dict[str, list[Hit]], list[float]]:
+        answer = mode_runner(stages, mode)
+        await answer(next(iter(queries.values())))  # warm-up: first-call costs
+        hits: dict[str, list[Hit]] = {}
+        latencies: list[float] = []
+        for qid, text in tqdm(queries.items(), desc=mode, unit="q", leave=False):
+            t = time.perf_counter()
+            hits[qid] = await answer(text)
+            latencies.append((time.perf_counter() - t) * 1000.0)
+        return hits, latencies
+
+    return asyncio.run(run())

@@ -16,7 +16,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-STAGES = ("Ingress", "Supervisor", "QueryRewriter", "Retriever", "Reranker", "Generator")
+STAGES = (
+    "Ingress",
+    "Supervisor",
+    "QueryRewriter",
+    "Retriever",
+    "Reranker",
+    "Ingester",
+    "Generator",
+)
 APPLICATION = "rag"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 

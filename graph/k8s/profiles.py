@@ -70,7 +70,8 @@ def _cpu_stage(num_cpus: float, max_replicas: int) -> dict[str, Any]:
     }
 
 
-_SERVER_ARGS = {"retriever": {"milvus": {"uri": MILVUS_URI}}}
+# Every stage reaches the cluster's Milvus by URI; the graph runs no Milvus Lite there.
+_SERVER_ARGS = {"milvus": {"uri": MILVUS_URI, "lite": None}}
 
 CPU = Profile(
     name="cpu",
@@ -88,9 +89,10 @@ CPU = Profile(
         "Ingress": _cpu_stage(0.5, 4),
         "Supervisor": _cpu_stage(0.5, 4),
         "QueryRewriter": _cpu_stage(0.25, 4),
-        # A Milvus server takes any number of clients: the retriever scales out.
+        # A Milvus server takes any number of clients: every stage scales out.
         "Retriever": _cpu_stage(1.0, 4),
         "Reranker": _cpu_stage(1.0, 4),
+        "Ingester": _cpu_stage(2.0, 4),
     },
     worker_groups=(
         WorkerGroup(
@@ -106,8 +108,9 @@ GPU = Profile(
         **_SERVER_ARGS,
         "generator": {
             "num_cpus": 2.0,
-            # One GPU shared by one replica each of Retriever (0.1), Reranker (0.1) and the
-            # generator (0.7): vLLM may reserve at most its 0.7 share of GPU memory.
+            # One GPU shared by one replica each of Retriever (0.1), Reranker (0.1), Ingester
+            # (0.1) and the generator (0.7): vLLM may reserve at most its 0.7 share of GPU
+            # memory.
             "num_gpus": 0.7,
             "engine_kwargs": {"max_model_len": 4096, "gpu_memory_utilization": 0.65},
         },
@@ -121,6 +124,10 @@ GPU = Profile(
             "ray_actor_options": {"num_cpus": 1.0, "num_gpus": 0.1},
         },
         "Reranker": {
+            "autoscaling_config": {"max_replicas": 2},
+            "ray_actor_options": {"num_cpus": 1.0, "num_gpus": 0.1},
+        },
+        "Ingester": {
             "autoscaling_config": {"max_replicas": 2},
             "ray_actor_options": {"num_cpus": 1.0, "num_gpus": 0.1},
         },

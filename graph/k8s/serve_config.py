@@ -13,9 +13,11 @@ from typing import Any
 
 import yaml
 
+from deployments.milvus.deployment import DEPLOYMENT_NAME as MILVUS
 from graph.config import load_config
 from graph.k8s.profiles import SERVE_PORT, Profile
 from graph.placement import check_gpu_placement
+from graph.replicas import check_store_replicas
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVE_CONFIG = ROOT / "serve_config.yaml"
@@ -65,8 +67,12 @@ def cluster_serve_config(base: dict[str, Any], profile: Profile) -> dict[str, An
             f"profile {profile.name!r} changes deployments {unknown} that serve_config.yaml "
             f"does not list (it has {sorted(by_name)})"
         )
+    # The Milvus deployment exists only where the graph runs Milvus Lite itself.
+    runs_lite = (app["args"].get("milvus") or {}).get("lite", True) is not None
     app["deployments"] = [
-        deep_merge(d, profile.deployments.get(d["name"], {})) for d in app["deployments"]
+        deep_merge(d, profile.deployments.get(d["name"], {}))
+        for d in app["deployments"]
+        if runs_lite or d["name"] != MILVUS
     ]
     validate(config, profile)
     return config
@@ -79,6 +85,7 @@ def validate(config: dict[str, Any], profile: Profile) -> None:
     ServeDeploySchema.model_validate(config)
     app = config["applications"][0]
     load_config(app["args"])
+    check_store_replicas(app)
     check_gpu_placement(app, gpus_available=profile.gpus_available)
 
 

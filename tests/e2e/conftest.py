@@ -1,6 +1,6 @@
 """Starts the real graph once for the end-to-end tests: ``serve run`` on a copy of
-serve_config.yaml pointed at a temporary Milvus Lite file, a free port, and a tiny
-locally built Llama served by vLLM."""
+serve_config.yaml with its Milvus Lite server on a temporary data directory and a free
+port, the Retriever at two replicas, and a tiny locally built Llama served by vLLM."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from graph.serve_process import (
 from tests.support.tiny_llm import build_tiny_llama
 
 START_TIMEOUT_S = float(os.environ.get("RAG_E2E_START_TIMEOUT_S", "900"))
+RETRIEVER_REPLICAS = 2
 
 
 @dataclass(frozen=True)
@@ -30,22 +31,41 @@ class RunningGraph:
     config_path: Path
     tiny_model: Path
     log: Path
+    milvus_uri: str
+    milvus_dir: Path
     serve_bin: str = str(VENV_BIN / "serve")
 
 
-def write_config(tmp: Path, port: int, model: Path) -> Path:
+def milvus_args(tmp: Path) -> dict:
+    """A Milvus Lite server the graph runs on ``tmp/milvus``, on a free port."""
+    return {"uri": f"http://127.0.0.1:{free_port()}", "lite": {"data_dir": str(tmp / "milvus")}}
+
+
+def write_config(tmp: Path, port: int, model: Path, milvus: dict) -> Path:
     """serve_config.yaml with test-only changes: storage, port and the tiny vLLM model."""
     return write_serve_config(
         tmp / "serve_config.yaml",
         port=port,
         args={
-            "retriever": {"milvus": {"uri": str(tmp / "milvus.db")}},
+            "milvus": milvus,
             "generator": {
                 "mode": "vllm",  # start-up must fail rather than silently fall back
                 "model": str(model),
                 "max_tokens": 16,
-                "engine_kwargs": {"max_model_len": 1024, "gpu_memory_utilization": 0.2},
+                "engine_kwargs": {
+                    "max_model_len": 1024,
+                    "gpu_memory_utilization": 0.2,
+                    "dtype": "float32",  # as transformers runs it, for the answer check
+                },
             },
+        },
+        deployments={
+            "Retriever": {
+                "autoscaling_config": {
+                    "min_replicas": RETRIEVER_REPLICAS,
+                    "max_replicas": RETRIEVER_REPLICAS,
+                }
+            }
         },
     )
 
@@ -54,11 +74,24 @@ def write_config(tmp: Path, port: int, model: Path) -> Path:
 def graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGraph]:
     tmp = tmp_path_factory.mktemp("graph")
     model = build_tiny_llama(tmp / "tiny-llama")
-    port = free_port()
-    config = write_config(tmp, port, model)
+    port, milvus = free_port(), milvus_args(tmp)
+    config = write_config(tmp, port, model, milvus)
     log = tmp / "serve.log"
     try:
-        with running_graph(config, port=port, log=log, start_timeout_s=START_TIMEOUT_S) as url:
-            yield RunningGraph(url, "http://127.0.0.1:8265", config, model, log)
+        # Every replica's log lines reach the log as written (Ray folds repeats otherwise),
+        # so a test can tell which replica served a call.
+        env = {"RAY_DEDUP_LOGS": "0"}
+        with running_graph(
+            config, port=port, log=log, env=env, start_timeout_s=START_TIMEOUT_S
+        ) as url:
+            yield RunningGraph(
+                url,
+                "http://127.0.0.1:8265",
+                config,
+                model,
+                log,
+                milvus["uri"],
+                Path(milvus["lite"]["data_dir"]),
+            )
     except GraphStartError as exc:
         pytest.fail(str(exc))

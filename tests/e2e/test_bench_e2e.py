@@ -18,6 +18,7 @@ from graph.serve_process import ROOT
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+@pytest.mark.timeout(1500)  # the whole benchmark, small, in its own processes
 def test_bench_writes_report_with_ratios(tmp_path: Path) -> None:
     output = tmp_path / "bench.json"
     cmd = [
@@ -38,8 +39,8 @@ def test_bench_writes_report_with_ratios(tmp_path: Path) -> None:
         "2",
         "--queries",
         "8",
-        "--store",
-        str(tmp_path / "milvus.db"),
+        "--milvus-dir",
+        str(tmp_path / "milvus"),
     ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -51,6 +52,8 @@ def test_bench_writes_report_with_ratios(tmp_path: Path) -> None:
     assert graph["search"]["c4"]["errors"] == 0
     assert {"rewrite", "retrieve", "rerank", "generate"} <= set(graph["levels"]["c1"]["stages_ms"])
     assert {"embed", "search", "rerank"} <= set(report["baseline"]["search"]["stages_ms"])
+    search_ms = report["micro"]["search_ms_per_query"]
+    assert {"hybrid_search_ms", "token_fetch_50_ms"} <= set(search_ms), search_ms
     for key in (
         "throughput_ratio_c4",
         "p50_ratio_c1",

@@ -19,11 +19,12 @@ def test_defaults_load(args) -> None:
 def test_nested_settings_are_applied() -> None:
     cfg = load_config(
         {
-            "retriever": {"mode": "bm25", "milvus": {"collection": "docs"}},
+            "retriever": {"mode": "bm25"},
+            "milvus": {"collection": "docs"},
             "generator": {"mode": "extractive"},
         }
     )
-    assert (cfg.retriever.mode, cfg.retriever.milvus.collection) == ("bm25", "docs")
+    assert (cfg.retriever.mode, cfg.milvus.collection) == ("bm25", "docs")
     assert cfg.generator.mode == "extractive"
 
 
@@ -40,14 +41,21 @@ def test_unknown_top_level_key_is_named() -> None:
 
 
 def test_unknown_nested_key_is_named_by_dotted_path() -> None:
-    message = _message({"retriever": {"milvus": {"urii": "x.db"}}})
-    assert "  - retriever.milvus.urii: unknown setting" in message
+    message = _message({"milvus": {"lite": {"datadir": "x"}}})
+    assert "  - milvus.lite.datadir: unknown setting" in message
 
 
 def test_bad_nested_value_shows_path_and_value() -> None:
-    message = _message({"retriever": {"milvus": {"uri": "data/milvus.sqlite"}}})
-    assert "  - retriever.milvus.uri:" in message
-    assert "'data/milvus.sqlite'" in message
+    message = _message({"milvus": {"uri": "data/milvus.db"}})
+    assert "  - milvus.uri:" in message
+    assert "'data/milvus.db'" in message and "one process can open" in message
+
+
+def test_the_lite_server_needs_a_loopback_uri() -> None:
+    message = _message({"milvus": {"uri": "http://milvus:19530"}})
+    assert "milvus.lite runs a local server" in message
+    cfg = load_config({"milvus": {"uri": "http://milvus:19530", "lite": None}})
+    assert cfg.milvus.lite is None
 
 
 def test_every_error_is_listed() -> None:

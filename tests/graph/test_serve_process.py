@@ -14,17 +14,14 @@ def test_copy_merges_args_and_deployment_options(tmp_path: Path) -> None:
     path = write_serve_config(
         tmp_path / "serve.yaml",
         port=18123,
-        args={"retriever": {"milvus": {"uri": "/tmp/x.db"}}, "generator": {"mode": "extractive"}},
+        args={"milvus": {"lite": {"data_dir": "/tmp/m"}}, "generator": {"mode": "extractive"}},
         deployments={"Reranker": {"max_ongoing_requests": 8}},
     )
     written = yaml.safe_load(path.read_text())
     original = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
     assert written["http_options"]["port"] == 18123
     app, before = written["applications"][0], original["applications"][0]
-    assert app["args"]["retriever"]["milvus"] == {
-        **before["args"]["retriever"]["milvus"],
-        "uri": "/tmp/x.db",
-    }
+    assert app["args"]["milvus"] == {**before["args"]["milvus"], "lite": {"data_dir": "/tmp/m"}}
     assert app["args"]["retriever"]["candidates"] == before["args"]["retriever"]["candidates"]
     reranker = next(d for d in app["deployments"] if d["name"] == "Reranker")
     assert reranker["max_ongoing_requests"] == 8

@@ -22,9 +22,10 @@ from graph.k8s.__main__ import main as k8s_cli
 from graph.k8s.dashboard import STAGES, dashboard
 from graph.k8s.render import K8S_DIR, generated_files, overlay_stream, ray_version, stale_files
 from graph.k8s.serve_config import load_serve_config, serve_config_v2
+from tests.support.shared import shared_file
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT.parent / "shared" / "k8s-schemas" / "ray.io_rayservices.yaml"
+CRD_PATH = "k8s-schemas/ray.io_rayservices.yaml"
 K8S_VERSION = "1.33.0"
 YAML_FILES = sorted(p for p in K8S_DIR.rglob("*.yaml") if p.parent.name != "milvus")
 HELM_VALUES = sorted((K8S_DIR / "milvus").glob("values-*.yaml"))
@@ -143,9 +144,7 @@ def strict(schema):
 
 @pytest.fixture(scope="module")
 def rayservice_validator():
-    if not CRD.is_file():
-        pytest.skip(f"KubeRay's RayService CRD is not at {CRD} (see shared/k8s-schemas)")
-    crd = yaml.safe_load(CRD.read_text())
+    crd = yaml.safe_load(shared_file(CRD_PATH).read_text())
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
     return jsonschema.Draft7Validator(strict(version["schema"]["openAPIV3Schema"]))
 
@@ -174,7 +173,11 @@ def test_serve_config_v2_is_what_the_generator_makes_of_serve_config_yaml(overla
     base = load_serve_config()
     (app,), (base_app,) = cluster["applications"], base["applications"]
     assert app["import_path"] == base_app["import_path"] == "graph.app:build_app"
-    assert [d["name"] for d in app["deployments"]] == [d["name"] for d in base_app["deployments"]]
+    # Every deployment of the local profile but Milvus: the cluster has its own Milvus.
+    assert [d["name"] for d in app["deployments"]] == [
+        d["name"] for d in base_app["deployments"] if d["name"] != "Milvus"
+    ]
+    assert app["args"]["milvus"]["lite"] is None
     assert cluster["http_options"] == {**base["http_options"], "host": "0.0.0.0", "port": 8000}
     # Settings the profile does not touch come from serve_config.yaml unchanged.
     assert app["args"]["retriever"]["mode"] == base_app["args"]["retriever"]["mode"]
@@ -192,9 +195,10 @@ def test_milvus_uri_points_at_the_helm_releases_service():
         assert values["cluster"]["enabled"] is (mode == "cluster")
     for overlay in profiles.PROFILES:
         app = yaml.safe_load(rayservice(overlay)["spec"]["serveConfigV2"])["applications"][0]
-        assert app["args"]["retriever"]["milvus"]["uri"] == profiles.MILVUS_URI
-        retriever = next(d for d in app["deployments"] if d["name"] == "Retriever")
-        assert retriever["autoscaling_config"]["max_replicas"] > 1  # a server takes many clients
+        assert app["args"]["milvus"]["uri"] == profiles.MILVUS_URI
+        for name in ("Retriever", "Reranker", "Ingester"):  # a server takes many clients
+            stage = next(d for d in app["deployments"] if d["name"] == name)
+            assert stage["autoscaling_config"]["max_replicas"] > 1
 
 
 def test_ray_version_and_images_match_the_pins():

@@ -40,9 +40,9 @@ def test_the_shipped_overlays_pass(name):
     check_gpu_placement(app, gpus_available=profile.gpus_available)
 
 
-def test_the_gpu_overlay_shares_one_gpu_between_three_stages():
+def test_the_gpu_overlay_shares_one_gpu_between_four_stages():
     shares = {d.deployment: d.per_replica for d in gpu_demands(gpu_app())}
-    assert shares == {"Retriever": 0.1, "Reranker": 0.1, "Generator": 0.7}
+    assert shares == {"Retriever": 0.1, "Reranker": 0.1, "Ingester": 0.1, "Generator": 0.7}
     assert sum(shares.values()) <= 1
     generator = GeneratorConfig.model_validate(gpu_app()["args"]["generator"])
     assert generator.engine_kwargs["gpu_memory_utilization"] <= generator.num_gpus
@@ -54,8 +54,14 @@ def test_an_over_committed_gpu_is_rejected_naming_each_stage():
     with pytest.raises(ConfigError) as err:
         check_gpu_placement(app)
     message = err.value.message
-    assert "GPU over-committed" in message and "1.3 GPUs" in message
-    for part in ("Retriever 0.1", "Reranker 0.5", "Generator 0.7", "generator.num_gpus 0.7"):
+    assert "GPU over-committed" in message and "1.4 GPUs" in message
+    for part in (
+        "Retriever 0.1",
+        "Reranker 0.5",
+        "Ingester 0.1",
+        "Generator 0.7",
+        "generator.num_gpus 0.7",
+    ):
         assert part in message
     assert "sum to at most 1" in message
 

@@ -1,8 +1,11 @@
 """Build a tiny Llama checkpoint locally so vLLM can serve a real engine in tests.
 
-Random weights (the answer text is meaningless); what the tests check is that the
-generator stage really ran vLLM. head_dim is 64 because vLLM's CPU attention rejects 16.
-The tokenizer is the packaged MiniLM one, given a minimal chat template.
+Random weights (the answer text is meaningless), drawn wider than usual
+(``initializer_range`` 0.5) so the logits are far apart: greedy decoding then picks the
+same tokens in vLLM and in transformers, and a test can check vLLM's answer token by
+token against the prompt built from the cited passages. head_dim is 64 because vLLM's
+CPU attention rejects 16. The tokenizer is the packaged MiniLM one, given a minimal chat
+template.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def build_tiny_llama(target: Path) -> Path:
         eos_token_id=102,  # [SEP]
         pad_token_id=0,
         tie_word_embeddings=True,
+        initializer_range=0.5,
     )
     torch.manual_seed(0)
     LlamaForCausalLM(config).to(torch.float32).save_pretrained(target)

@@ -18,20 +18,9 @@ class FakeStore:
     def __init__(self) -> None:
         self.calls: list[dict] = []
 
-    def search(self, texts, vectors, *, mode, limit, rrf_k, with_tokens, tokens_for=None):
-        self.calls.append(
-            {
-                "texts": list(texts),
-                "vectors": vectors.copy(),
-                "limit": limit,
-                "tokens": with_tokens,
-                "tokens_for": tokens_for,
-            }
-        )
-        return [
-            [Hit(f"{t}#{i}", t, "", t, 1.0 / (i + 1), "blob" if with_tokens else None)]
-            for i, t in enumerate(texts)
-        ]
+    def search(self, texts, vectors, *, mode, limit, rrf_k):
+        self.calls.append({"texts": list(texts), "vectors": vectors.copy(), "limit": limit})
+        return [[Hit(f"{t}#{i}", t, "", t, 1.0 / (i + 1))] for i, t in enumerate(texts)]
 
 
 class Embed:
@@ -43,20 +32,19 @@ class Embed:
         return np.array([[len(t), 0, 0, 1] for t in texts], dtype=np.float32)
 
 
-def test_one_embedding_pass_and_one_search_per_request_shape() -> None:
+def test_one_embedding_pass_and_one_search_per_limit() -> None:
     store, embed = FakeStore(), Embed()
     requests = [
-        SearchRequest(("alpha",), 50, True),
-        SearchRequest(("be", "gamma"), 50, True),
-        SearchRequest(("delta",), 10, False),
-        SearchRequest(("eps",), 50, True, tokens_for=20),
+        SearchRequest(("alpha",), 50),
+        SearchRequest(("be", "gamma"), 50),
+        SearchRequest(("delta",), 10),
+        SearchRequest(("eps",), 50),
     ]
     out = search_batch(requests, embed=embed, store=store, mode="hybrid", rrf_k=60)
     assert embed.calls == [["alpha", "be", "gamma", "delta", "eps"]]
-    assert [(c["texts"], c["limit"], c["tokens"], c["tokens_for"]) for c in store.calls] == [
-        (["alpha", "be", "gamma"], 50, True, None),
-        (["delta"], 10, False, None),
-        (["eps"], 50, True, 20),
+    assert [(c["texts"], c["limit"]) for c in store.calls] == [
+        (["alpha", "be", "gamma", "eps"], 50),
+        (["delta"], 10),
     ]
     assert store.calls[1]["vectors"][0, 0] == len("delta")  # rows follow their texts
     assert [[hits[0].doc_id for hits in per_request] for per_request in out] == [
@@ -65,7 +53,6 @@ def test_one_embedding_pass_and_one_search_per_request_shape() -> None:
         ["delta"],
         ["eps"],
     ]
-    assert out[2][0][0].token_blob is None
 
 
 def test_bm25_embeds_nothing() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import time
 
 import pytest
 
@@ -237,11 +236,12 @@ def test_rewrite_expands_sub_queries() -> None:
     "query",
     ["which and or " * 2000, "RAG vs LLM, " * 2000, "How does X work and why " * 1000 + "?"],
 )
-def test_long_inputs_stay_fast(query: str) -> None:
-    start = time.perf_counter()
+def test_long_inputs_are_bounded(query: str) -> None:
+    # No clock here: a rule that backtracks catastrophically on these inputs would hang,
+    # and the global pytest timeout fails it.
     result = rewrite(query, RewriterConfig())
-    assert time.perf_counter() - start < 2.0
     assert len(result.sub_queries) <= 4
+    assert all(len(q) <= len(query) + 200 for q in result.sub_queries)
 
 
 def test_rewrite_result_pickles() -> None:

@@ -1,79 +1,94 @@
-"""The Supervisor class over fake stage handles (no Ray): answer cache and search."""
+"""The Supervisor class over in-process fake stages (no Ray): answer cache and search."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from deployments.errors import ConfigError
 from deployments.supervisor.deployment import Supervisor
-from deployments.types import Generation, Hit, Rewrite
+from deployments.types import Candidate, Generation, Hit, Reranked, Rewrite
 
 
-class _Method:
-    def __init__(self, fn) -> None:
-        self.fn = fn
-        self.calls = 0
-
-    def remote(self, *args):
-        self.calls += 1
-
-        async def run():
-            return self.fn(*args)
-
-        return run()
-
-
-class Handle:
-    """A stand-in for a DeploymentHandle: ``handle.method.remote(*args)`` is awaitable."""
+class Stage:
+    """An in-process stage: each keyword becomes an async method that counts its calls."""
 
     def __init__(self, **methods) -> None:
+        self.calls: dict[str, int] = {}
         for name, fn in methods.items():
-            setattr(self, name, _Method(fn))
+            setattr(self, name, self._method(name, fn))
+
+    def _method(self, name, fn):
+        async def call(*args):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return fn(*args)
+
+        return call
 
 
 def _hit(cid: str) -> Hit:
-    return Hit(cid, cid.split("#")[0], "", f"text {cid}", 1.0, "blob")
+    return Hit(cid, cid.split("#")[0], "", f"text {cid}", 1.0, {"hybrid": 1.0})
 
 
-def _supervisor(**config):
-    handles = {
-        "rewriter": Handle(rewrite=lambda q: Rewrite(original=q, query=q, route="simple")),
-        "retriever": Handle(
-            retrieve=lambda qs, tokens_for: [[_hit("a#0000"), _hit("b#0000")] for _ in qs]
-        ),
-        "reranker": Handle(rerank=lambda q, hits, k: [h.without_tokens() for h in hits][:k]),
-        "generator": Handle(
+def _rerank(q: str, cands: list[Candidate], k: int) -> list[Reranked]:
+    return [Reranked(c.chunk_id, c.score, 5.0) for c in cands][:k]
+
+
+def _supervisor(*, generator: bool = True, **config):
+    stages = {
+        "rewriter": Stage(rewrite=lambda q: Rewrite(original=q, query=q, route="simple")),
+        "retriever": Stage(retrieve=lambda qs: [[_hit("a#0000"), _hit("b#0000")] for _ in qs]),
+        "reranker": Stage(rerank=_rerank),
+        "generator": Stage(
             generate=lambda q, hits: Generation(f"answer to {q}", generator="extractive")
-        ),
+        )
+        if generator
+        else None,
     }
-    cls = Supervisor.func_or_class
-    return cls(config, {}, "extractive", **handles), handles
+    return Supervisor.func_or_class(config, {}, "extractive", **stages), stages
 
 
 def test_a_repeated_query_is_answered_from_the_cache() -> None:
-    sup, handles = _supervisor()
+    sup, stages = _supervisor()
     first = asyncio.run(sup.answer("what is x?", 2))
     again = asyncio.run(sup.answer("what is x?", 2))
     other_k = asyncio.run(sup.answer("what is x?", 1))
     assert not first.cached and again.cached and not other_k.cached
     assert again.answer == first.answer and again.citations == first.citations
+    assert first.stages == ("rewrite", "retrieve", "rerank", "generate")
     assert set(again.timings_ms) == {"total"}
-    assert handles["generator"].generate.calls == 2  # (query, 2) and (query, 1)
+    assert stages["generator"].calls["generate"] == 2  # (query, 2) and (query, 1)
     stats = sup.answers.stats()
     assert (stats.hits, stats.misses) == (1, 2)
 
 
 def test_answer_cache_can_be_turned_off() -> None:
-    sup, handles = _supervisor(answer_cache={"max_entries": 0})
+    sup, stages = _supervisor(answer_cache={"max_entries": 0})
     asyncio.run(sup.answer("q", 2))
     assert not asyncio.run(sup.answer("q", 2)).cached
-    assert handles["generator"].generate.calls == 2
+    assert stages["generator"].calls["generate"] == 2
 
 
 def test_search_runs_the_retrieval_half_without_the_generator() -> None:
-    sup, handles = _supervisor()
+    sup, stages = _supervisor()
     result = asyncio.run(sup.search("q", 1))
     assert [h.chunk_id for h in result.hits] == ["a#0000"]
-    assert result.hits[0].token_blob is None
+    assert result.hits[0].scores == {"hybrid": 1.0, "maxsim": 5.0, "rerank": 1.0}
+    assert result.stages == ("rewrite", "retrieve", "rerank")
     assert {"rewrite", "retrieve", "rerank", "total"} <= set(result.timings_ms)
-    assert "generate" not in result.timings_ms
-    assert handles["generator"].generate.calls == 0
+    assert "generate" not in stages["generator"].calls
+
+
+def test_without_a_generator_only_search_is_served() -> None:
+    sup, _ = _supervisor(generator=False)
+    assert asyncio.run(sup.search("q", 2)).hits
+    with pytest.raises(ConfigError, match="without a generator"):
+        asyncio.run(sup.answer("q", 2))
+
+
+def test_rerank_off_keeps_the_first_stage_order() -> None:
+    sup, stages = _supervisor(rerank=False)
+    result = asyncio.run(sup.search("q", 2))
+    assert [h.chunk_id for h in result.hits] == ["a#0000", "b#0000"]
+    assert "rerank" not in stages["reranker"].calls

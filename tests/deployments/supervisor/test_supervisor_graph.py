@@ -8,15 +8,15 @@ from collections.abc import Sequence
 import pytest
 from langgraph.graph import StateGraph
 
-from deployments.retriever.fusion import rrf_fuse
-from deployments.supervisor.graph import create_rag_graph
-from deployments.types import Generation, Hit, Rewrite
+from deployments.common.fusion import rrf_fuse
+from deployments.supervisor.graph import apply_verdicts, create_rag_graph
+from deployments.types import Candidate, Generation, Hit, Reranked, Rewrite
 
 TIMING_KEYS = {"rewrite", "retrieve", "rerank", "generate"}
 
 
 def _hit(cid: str, score: float = 1.0) -> Hit:
-    return Hit(cid, cid.split("#")[0], "", f"text {cid}", score, f"blob-{cid}")
+    return Hit(cid, cid.split("#")[0], "", f"text {cid}", score, {"hybrid": score})
 
 
 class FakeRewriter:
@@ -35,29 +35,29 @@ class FakeRetriever:
     def __init__(self, lists: dict[str, list[Hit]]) -> None:
         self._lists = lists
         self.calls: list[list[str]] = []
-        self.tokens_for: list[int | None] = []
 
-    async def retrieve(self, queries: list[str], tokens_for: int | None = None) -> list[list[Hit]]:
+    async def retrieve(self, queries: list[str]) -> list[list[Hit]]:
         self.calls.append(list(queries))
-        self.tokens_for.append(tokens_for)
-        return [
-            [
-                h if tokens_for is None or i < tokens_for else h.without_tokens()
-                for i, h in enumerate(self._lists.get(q, []))
-            ]
-            for q in queries
-        ]
+        return [self._lists.get(q, []) for q in queries]
 
 
 class FakeReranker:
-    """Reverses the candidates, so its effect is visible."""
+    """Reverses the candidates, so its effect is visible; MaxSim is 10 x the new rank."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, list[Hit], int]] = []
+        self.calls: list[tuple[str, list[Candidate], int]] = []
 
-    async def rerank(self, query: str, hits: list[Hit], top_k: int) -> list[Hit]:
-        self.calls.append((query, list(hits), top_k))
-        return [h.without_tokens() for h in reversed(hits)][:top_k]
+    async def rerank(self, query: str, candidates: list[Candidate], top_k: int) -> list[Reranked]:
+        self.calls.append((query, list(candidates), top_k))
+        order = list(reversed(candidates))[:top_k]
+        return [
+            Reranked(c.chunk_id, 1.0 / (i + 1), 10.0 * (len(order) - i))
+            for i, c in enumerate(order)
+        ]
+
+
+def _candidates(hits: list[Hit]) -> list[Candidate]:
+    return [Candidate(h.chunk_id, h.score) for h in hits]
 
 
 class FakeGenerator:
@@ -118,8 +118,11 @@ def test_simple_route_retrieves_once_with_the_rewritten_query() -> None:
     assert retriever.calls == [[rewrite.query]]
     assert state["stages"] == ["rewrite", "retrieve", "rerank", "generate"]
     assert state["candidates"] == hits
-    assert reranker.calls == [(rewrite.query, hits, 3)]
+    assert reranker.calls == [(rewrite.query, _candidates(hits), 3)]  # ids and scores only
     assert [h.chunk_id for h in state["hits"]] == ["d4#0000", "d3#0000", "d2#0000"]
+    top = state["hits"][0]
+    assert top.score == 1.0 and top.scores == {"hybrid": 0.6, "maxsim": 30.0, "rerank": 1.0}
+    assert top.text == "text d4#0000"  # the supervisor's own copy, never sent to the reranker
     assert generator.calls == [("how does rrf work", state["hits"])]
     assert state["generation"].answer == "answer from 3 passages"
     assert set(state["timings_ms"]) == TIMING_KEYS
@@ -150,7 +153,8 @@ def test_sub_queries_are_retrieved_in_one_call_and_fused(route: str) -> None:
     assert state["candidates"] == expected
     assert [h.chunk_id for h in expected] == ["cmp#0000", "milvus#0001", "milvus#0000"]
     assert reranker.calls[0][0] == "Milvus versus FAISS"  # reranked against the whole query
-    assert reranker.calls[0][1] == expected
+    assert reranker.calls[0][1] == _candidates(expected)
+    assert all("subquery_rrf" in h.scores for h in state["hits"])
     assert set(state["timings_ms"]) == TIMING_KEYS
 
 
@@ -167,10 +171,8 @@ def test_without_reranker_first_stage_order_is_cut_to_top_k() -> None:
 
     state, _, retriever, generator = _run(rewrite, {"q": hits}, top_k=4, reranker=None)
 
-    plain = [h.without_tokens() for h in hits[:4]]
-    assert retriever.tokens_for == [0]  # no reranker: no token vectors fetched
-    assert state["hits"] == plain
-    assert generator.calls[0][1] == plain
+    assert state["hits"] == hits[:4]
+    assert generator.calls[0][1] == hits[:4]
     assert state["stages"] == ["rewrite", "retrieve", "rerank", "generate"]
     assert set(state["timings_ms"]) == TIMING_KEYS
 
@@ -184,7 +186,7 @@ def test_no_candidates_skips_the_reranker() -> None:
     assert state["generation"].answer == "answer from 0 passages"
 
 
-def test_rerank_depth_limits_what_is_fetched_with_tokens_and_reranked() -> None:
+def test_rerank_depth_limits_what_is_reranked() -> None:
     rewriter, reranker = FakeRewriter(Rewrite("q", "q", "simple")), FakeReranker()
     retriever = FakeRetriever({"q": [_hit(f"d{i}#0000") for i in range(6)]})
     graph = create_rag_graph(
@@ -195,8 +197,7 @@ def test_rerank_depth_limits_what_is_fetched_with_tokens_and_reranked() -> None:
         rerank_depth=3,
     )
     state = asyncio.run(graph.compile().ainvoke({"query": "q", "top_k": 5}))
-    assert retriever.tokens_for == [3]
-    assert [h.chunk_id for h in reranker.calls[0][1]] == ["d0#0000", "d1#0000", "d2#0000"]
+    assert [c.chunk_id for c in reranker.calls[0][1]] == ["d0#0000", "d1#0000", "d2#0000"]
     # reranked head (reversed by the fake), then the first-stage order
     assert [h.chunk_id for h in state["hits"]] == [
         "d2#0000",
@@ -205,22 +206,11 @@ def test_rerank_depth_limits_what_is_fetched_with_tokens_and_reranked() -> None:
         "d3#0000",
         "d4#0000",
     ]
-    assert all(h.token_blob is None for h in state["hits"])
+    assert "maxsim" in state["hits"][0].scores and "maxsim" not in state["hits"][3].scores
 
 
-def test_fused_candidates_without_token_vectors_are_not_sent_to_the_reranker() -> None:
-    rewrite = Rewrite("a vs b", "a vs b", "comparative", sub_queries=("a", "b"))
-    reranker = FakeReranker()
-    lists = {
-        "a": [_hit("a1#0000"), _hit("a2#0000"), _hit("a3#0000")],
-        "b": [_hit("b1#0000"), _hit("b2#0000"), _hit("b3#0000")],
-    }
-    rewriter, retriever = FakeRewriter(rewrite), FakeRetriever(lists)
-    graph = create_rag_graph(
-        rewriter=rewriter, retriever=retriever, reranker=reranker, generator=None, rerank_depth=1
-    )
-    state = asyncio.run(graph.compile().ainvoke({"query": "a vs b", "top_k": 4}))
-    (call,) = reranker.calls
-    assert all(h.token_blob is not None for h in call[1])
-    assert len(call[1]) == 1
-    assert len(state["hits"]) == 3  # the fused list is as deep as the longest input list
+def test_verdicts_for_unknown_ids_are_ignored_and_the_rest_keep_their_order() -> None:
+    hits = [_hit("a#0000", 0.3), _hit("b#0000", 0.2), _hit("c#0000", 0.1)]
+    out = apply_verdicts(hits, [Reranked("zz#0000", 9.0, 9.0), Reranked("c#0000", 0.8, 5.0)])
+    assert [h.chunk_id for h in out] == ["c#0000", "a#0000", "b#0000"]
+    assert out[1] == hits[0]

@@ -9,21 +9,20 @@ from pathlib import Path
 import pytest
 
 from graph.evaluate import main
+from tests.support.shared import shared_dataset
 
 ROOT = Path(__file__).resolve().parents[3]
-SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
 BASELINE = ROOT / "docs" / "quality" / "scifact-train-ci.json"
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.skipif(not SCIFACT.is_dir(), reason=f"SciFact not found at {SCIFACT}")
 def test_scifact_subset_holds_the_baseline(tmp_path):
     output = tmp_path / "report.json"
     code = main(
         [
             "--dataset",
-            str(SCIFACT),
+            str(shared_dataset("scifact")),
             "--split",
             "train",
             "--max-queries",
@@ -32,8 +31,8 @@ def test_scifact_subset_holds_the_baseline(tmp_path):
             "400",
             "--output",
             str(output),
-            "--store",
-            str(tmp_path / "m.db"),
+            "--milvus-dir",
+            str(tmp_path / "milvus"),
             "--baseline",
             str(BASELINE),
             "--tolerance",

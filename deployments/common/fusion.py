@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import replace
 
 from deployments.types import Hit
 
@@ -47,7 +46,7 @@ def rrf_fuse(
     """Merge hit lists (e.g. one per sub-question) into one, best first, by RRF.
 
     A chunk found by several lists keeps the first copy seen; its score becomes
-    the RRF score. Ties keep first-seen order.
+    the RRF score, recorded as ``scores["subquery_rrf"]``. Ties keep first-seen order.
     """
     first: dict[str, Hit] = {}
     for hits in hit_lists:
@@ -55,5 +54,5 @@ def rrf_fuse(
             first.setdefault(hit.chunk_id, hit)
     scores = rrf_scores([[h.chunk_id for h in hits] for hits in hit_lists], k=k)
     order = sorted(first, key=lambda cid: -scores[cid])
-    fused = [replace(first[cid], score=scores[cid]) for cid in order]
+    fused = [first[cid].scored("subquery_rrf", scores[cid]) for cid in order]
     return fused if limit is None else fused[:limit]

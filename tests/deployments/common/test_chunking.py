@@ -1,4 +1,4 @@
-"""Document ids and chunking, counted with the packaged MiniLM's own tokenizer."""
+"""Chunking, counted with the packaged MiniLM's own tokenizer, and bounded in bytes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import re
 import pytest
 from transformers import AutoTokenizer
 
-from deployments.retriever.chunking import Chunker, chunk_id, content_id
-from deployments.retriever.embedder import packaged_minilm_path
+from deployments.common.chunking import MAX_CHUNK_BYTES, Chunker, byte_bounded
+from deployments.common.encoders.checkpoint import packaged_model_dir
+from deployments.common.ids import chunk_id
 from deployments.types import Document
 
 WORDS = (
@@ -20,21 +21,7 @@ LONG_TEXT = " ".join(f"Sentence {i} is about the {w} topic." for i, w in enumera
 
 @pytest.fixture(scope="module")
 def tokenize():
-    return AutoTokenizer.from_pretrained(packaged_minilm_path()).tokenize
-
-
-def test_content_id_is_stable_and_distinct() -> None:
-    assert content_id("Milvus stores vectors.") == content_id("Milvus stores vectors.")
-    assert content_id("Milvus stores vectors.") != content_id("Milvus stores vectors")
-    assert content_id("a b") != content_id("a  b")
-    assert re.fullmatch(r"[0-9a-f]{32}", content_id("héllo ✓"))
-
-
-def test_chunk_ids_are_zero_padded_and_sort_in_reading_order() -> None:
-    assert chunk_id("doc", 0) == "doc#0000"
-    assert chunk_id("doc", 12) == "doc#0012"
-    ids = [chunk_id("doc", i) for i in range(12)]
-    assert sorted(ids) == ids
+    return AutoTokenizer.from_pretrained(packaged_model_dir()).tokenize
 
 
 def test_chunks_respect_token_budget_and_keep_all_text(tokenize) -> None:
@@ -89,3 +76,27 @@ def test_split_all_keeps_document_order(tokenize) -> None:
     doc_order = list(dict.fromkeys(c.doc_id for c in chunks))
     assert doc_order == ["b", "a", "c"]
     assert len(chunks) == 2 + len(chunker.split(docs[1]))
+
+
+def test_text_without_spaces_is_cut_to_the_byte_budget(tokenize) -> None:
+    text = "x" * 70_000  # one "word": the tokenizer counts it as a single [UNK]
+    chunks = Chunker(chunk_size=200, chunk_overlap=30, tokenize=tokenize).split(Document("d", text))
+    assert len(chunks) == 5
+    assert all(len(c.text.encode()) <= MAX_CHUNK_BYTES for c in chunks)
+    assert "".join(c.text for c in chunks) == text
+
+
+def test_multibyte_text_is_cut_between_characters(tokenize) -> None:
+    text = "東京" * 10_000  # 60,000 bytes of UTF-8, no spaces
+    chunks = Chunker(chunk_size=200, chunk_overlap=0, tokenize=tokenize, max_bytes=1000).split(
+        Document("d", text)
+    )
+    assert all(len(c.text.encode()) <= 1000 for c in chunks)
+    assert "".join(c.text for c in chunks) == text
+
+
+def test_byte_bounded_prefers_whitespace() -> None:
+    pieces = list(byte_bounded("alpha beta gamma delta", max_bytes=12))
+    assert pieces == ["alpha beta", "gamma delta"]
+    with pytest.raises(ValueError, match="at least 4"):
+        list(byte_bounded("x", max_bytes=2))

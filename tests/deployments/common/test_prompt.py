@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from deployments.generator.prompt import SYSTEM_PROMPT, build_messages, format_passages
+from deployments.common.prompt import SYSTEM_PROMPT, build_messages, format_passages
 from deployments.types import Hit
 
 

@@ -11,9 +11,9 @@ import torch
 from safetensors.torch import save_file
 from transformers import AutoTokenizer, BertConfig, BertModel
 
+from deployments.common.encoders.checkpoint import packaged_model_dir
+from deployments.common.encoders.tokens import TokenEncoder, load_token_encoder
 from deployments.errors import ConfigError
-from deployments.reranker.checkpoint import packaged_model_dir
-from deployments.reranker.encoder import TokenEncoder, load_token_encoder
 from deployments.reranker.maxsim import maxsim
 
 QUERY_MAXLEN, DOC_MAXLEN, DIM = 8, 12, 16

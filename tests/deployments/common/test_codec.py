@@ -3,7 +3,7 @@ import base64
 import numpy as np
 import pytest
 
-from deployments.reranker.codec import (
+from deployments.common.codec import (
     VARCHAR_MAX_CHARS,
     decode_tokens,
     encode_tokens,

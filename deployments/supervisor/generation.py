@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Literal
 
+from deployments.common.generation import GenerationSettings
+from deployments.common.prompt import build_messages
 from deployments.errors import StageUnavailableError
-from deployments.generator.config import GeneratorConfig
-from deployments.generator.prompt import build_messages
+from deployments.supervisor.clients import as_client
 from deployments.types import Generation, Hit
 
 
@@ -16,19 +17,22 @@ class GeneratorClient:
     """Calls the ``Generator`` deployment through its handle.
 
     Args:
-        handle: Handle of the ``Generator`` deployment (LLMServer or ExtractiveGenerator).
-        cfg: Generator settings (model id, sampling, passage length).
+        handle: Handle of the ``Generator`` deployment (LLMServer or ExtractiveGenerator),
+            or an in-process ExtractiveGenerator.
+        cfg: What each request asks for (model id, sampling, passage length).
         kind: Which deployment the handle points at.
     """
 
-    def __init__(self, handle, cfg: GeneratorConfig, kind: Literal["vllm", "extractive"]) -> None:
+    def __init__(
+        self, handle, cfg: GenerationSettings, kind: Literal["vllm", "extractive"]
+    ) -> None:
         self._handle = handle
         self._cfg = cfg
         self.kind = kind
 
     async def generate(self, query: str, hits: Sequence[Hit]) -> Generation:
         if self.kind == "extractive":
-            return await self._handle.generate.remote(query, list(hits))
+            return await as_client(self._handle).generate(query, list(hits))
         try:
             return await asyncio.wait_for(self._chat(query, hits), self._cfg.request_timeout_s)
         except TimeoutError as exc:
@@ -57,5 +61,6 @@ class GeneratorClient:
                 generator="vllm",
                 model=self._cfg.served_model_id,
                 completion_tokens=response.usage.completion_tokens if response.usage else None,
+                prompt_tokens=response.usage.prompt_tokens if response.usage else None,
             )
         raise StageUnavailableError("the LLM returned no response")

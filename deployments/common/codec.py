@@ -110,7 +110,7 @@ def decode_tokens(s: str) -> np.ndarray:
     if fmt != FORMAT_BYTE:
         raise ValueError(
             f"token blob has bad magic/version byte 0x{fmt:02X} (expected 0x{FORMAT_BYTE:02X}); "
-            "it was not written by deployments.reranker.codec"
+            "it was not written by deployments.common.codec"
         )
     expected = _HEADER.size + n * (dim + 2)
     if len(raw) != expected:

@@ -24,9 +24,7 @@ from torch import nn
 from transformers import AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from deployments.devices import set_torch_threads
-from deployments.errors import ConfigError
-from deployments.reranker.checkpoint import (
+from deployments.common.encoders.checkpoint import (
     load_encoder_model,
     load_linear_weight,
     marker_token_id,
@@ -35,6 +33,9 @@ from deployments.reranker.checkpoint import (
     read_artifact_metadata,
     resolve_checkpoint_dir,
 )
+from deployments.common.encoders.config import TokenEncoderConfig
+from deployments.devices import resolve_device, set_torch_threads
+from deployments.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,11 @@ class TokenEncoder:
         self._lock = threading.Lock()
 
     @property
+    def tokenize(self):
+        """The model's word-piece tokenizer (chunk budgets are counted in its tokens)."""
+        return self._tokenizer.tokenize
+
+    @property
     def dim(self) -> int:
         """Size of the token vectors."""
         if self._projection is not None:
@@ -179,17 +185,65 @@ class TokenEncoder:
         return ids, attention
 
     @torch.inference_mode()
-    def _embed(
-        self, ids: torch.Tensor, attention: torch.Tensor, keep: torch.Tensor
-    ) -> list[np.ndarray]:
-        """One forward pass; ``keep`` [B, L] selects the returned rows of each text."""
+    def encode_passages_pooled(
+        self, texts: list[str], *, max_length: int
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Dense vectors and token vectors of passages from ONE forward pass.
+
+        The dense vector is the mean of the token states over the attention mask,
+        L2-normalised: what sentence-transformers computes for a model whose modules are
+        Transformer, mean Pooling and Normalize (all-MiniLM-L6-v2), with its
+        ``max_seq_length`` as ``max_length``. The token vectors are those of
+        :meth:`encode_passages`, taken from the same pass (its first ``doc_maxlen``
+        positions).
+
+        Raises:
+            ValueError: This encoder has a projection or markers (a ColBERT checkpoint),
+                so its states are not the dense model's.
+
+        Shapes:
+            returns ``[len(texts), hidden]`` float32 and one ``[n_tokens, hidden]`` per text.
+        """
+        conv = self._conventions
+        if self._projection is not None or conv.doc_marker_id is not None:
+            raise ValueError(f"{self.name}: a ColBERT checkpoint has no pooled dense vector")
+        dense = np.zeros((len(texts), self.dim), dtype=np.float32)
+        tokens: list[np.ndarray] = [np.empty(0)] * len(texts)
+        for idx in length_buckets(texts, self.batch_size):
+            ids, attention = self._tokenize(
+                [texts[i] for i in idx], max_length, None, pad_to_max=False
+            )
+            hidden = self._hidden(ids, attention)
+            mask = attention.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            dense[idx] = nn.functional.normalize(pooled, p=2, dim=-1).numpy()
+            keep = attention.bool() & ~torch.isin(ids, self._skiplist)
+            keep[:, self.doc_maxlen :] = False
+            for i, vectors in zip(idx, self._select(hidden, keep), strict=True):
+                tokens[i] = vectors
+        return dense, tokens
+
+    @torch.inference_mode()
+    def _hidden(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        """One forward pass: the (projected) token states, float32 on the CPU."""
         with self._lock:
             hidden = self._model(
                 input_ids=ids.to(self._device), attention_mask=attention.to(self._device)
             ).last_hidden_state
             if self._projection is not None:
                 hidden = self._projection(hidden)
-        vectors = nn.functional.normalize(hidden.float(), p=2, dim=-1).cpu().numpy()
+        return hidden.float().cpu()
+
+    def _embed(
+        self, ids: torch.Tensor, attention: torch.Tensor, keep: torch.Tensor
+    ) -> list[np.ndarray]:
+        """One forward pass; ``keep`` [B, L] selects the returned rows of each text."""
+        return self._select(self._hidden(ids, attention), keep)
+
+    @staticmethod
+    def _select(hidden: torch.Tensor, keep: torch.Tensor) -> list[np.ndarray]:
+        """The L2-normalised rows ``keep`` selects, per text."""
+        vectors = nn.functional.normalize(hidden, p=2, dim=-1).numpy()
         keep_np = keep.numpy()
         return [vectors[i][keep_np[i]] for i in range(vectors.shape[0])]
 
@@ -275,3 +329,14 @@ def length_buckets(texts: list[str], size: int) -> Iterator[list[int]]:
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for start in range(0, len(order), size):
         yield order[start : start + size]
+
+
+def token_encoder_from(cfg: TokenEncoderConfig) -> TokenEncoder:
+    """:func:`load_token_encoder` with a stage's :class:`TokenEncoderConfig`."""
+    return load_token_encoder(
+        cfg.model,
+        query_maxlen=cfg.query_maxlen,
+        doc_maxlen=cfg.doc_maxlen,
+        device=resolve_device(cfg.device),
+        num_threads=cfg.num_threads,
+    )

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from deployments.common.prompt import build_messages
 from deployments.errors import StageUnavailableError
-from deployments.generator.client import GeneratorClient
 from deployments.generator.config import GeneratorConfig
-from deployments.generator.prompt import build_messages
+from deployments.supervisor.generation import GeneratorClient
 from deployments.types import Generation, Hit
 
 HITS = (Hit("c1", "d1", "T", "Milvus stores vectors.", 0.9),)
@@ -30,23 +30,26 @@ class _Method:
         return self._result(*args)
 
 
-class ExtractiveHandle:
-    def __init__(self) -> None:
-        async def generate(query, hits):
-            return Generation(answer=f"{query} -> {len(hits)}", generator="extractive")
+class ExtractiveStage:
+    """An in-process extractive generator (a handle is wrapped the same way, by as_client)."""
 
-        self.generate = _Method(generate)
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    async def generate(self, query, hits):
+        self.calls.append((query, hits))
+        return Generation(answer=f"{query} -> {len(hits)}", generator="extractive")
 
 
 def test_extractive_kind_forwards_query_and_hits() -> None:
-    handle = ExtractiveHandle()
-    client = GeneratorClient(handle, GeneratorConfig(mode="extractive"), "extractive")
+    stage = ExtractiveStage()
+    client = GeneratorClient(stage, GeneratorConfig(mode="extractive"), "extractive")
 
     out = asyncio.run(client.generate("Where are vectors?", HITS))
 
     assert out == Generation(answer="Where are vectors? -> 1", generator="extractive")
-    assert handle.generate.calls == [("Where are vectors?", list(HITS))]
-    assert isinstance(handle.generate.calls[0][1], list)  # picklable list, not a tuple view
+    assert stage.calls == [("Where are vectors?", list(HITS))]
+    assert isinstance(stage.calls[0][1], list)  # picklable list, not a tuple view
 
 
 # -- vLLM kind ----------------------------------------------------------------------------
@@ -73,7 +76,7 @@ def _response(content: str | None, completion_tokens: int | None = 7):
     usage = (
         None
         if completion_tokens is None
-        else types.SimpleNamespace(completion_tokens=completion_tokens)
+        else types.SimpleNamespace(completion_tokens=completion_tokens, prompt_tokens=40)
     )
     message = types.SimpleNamespace(content=content)
     return types.SimpleNamespace(choices=[types.SimpleNamespace(message=message)], usage=usage)
@@ -124,7 +127,7 @@ def test_vllm_kind_sends_a_grounded_chat_request(fake_openai_models) -> None:
 
     out = asyncio.run(client.generate("Where are vectors?", HITS))
 
-    assert out == Generation("Milvus. [1]", "vllm", "Qwen2.5-0.5B", 5)
+    assert out == Generation("Milvus. [1]", "vllm", "Qwen2.5-0.5B", 5, prompt_tokens=40)
     assert handle.options_seen == [{"stream": True}]
     (req,) = handle.requests
     assert (req.model, req.max_tokens, req.temperature, req.ignore_eos, req.stream) == (

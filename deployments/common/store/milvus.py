@@ -1,0 +1,327 @@
+"""Typed adapter over ``pymilvus.MilvusClient``: chunks and their token vectors.
+
+Every stage that needs the store builds one :class:`MilvusStore` from the same
+:class:`~deployments.common.store.config.MilvusConfig` and reaches Milvus by URI: a
+Milvus server on Kubernetes, ``milvus-lite server`` locally. Reads return typed hits;
+writes go through :meth:`MilvusStore.write_tokens` then :meth:`MilvusStore.publish`, so a
+document becomes searchable whole or not at all. Every value in an expression goes
+through :mod:`deployments.common.store.expr`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from deployments.common.store import schema
+from deployments.common.store.config import MilvusConfig
+from deployments.common.store.expr import field_in
+from deployments.errors import StageUnavailableError, StoreError
+from deployments.types import Chunk, Hit, SearchMode
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_HIT_FIELDS = ["chunk_id", "doc_id", "title", "text"]
+#: Values per ``in [...]`` list, so an expression stays small.
+IN_LIST_BATCH = 256
+#: gRPC channel settings. Keepalive pings only while a call is in flight, at most once a
+#: minute: pymilvus pings idle channels every 10 s by default, which a gRPC server with
+#: default settings (Milvus Lite's) answers with GOAWAY "too_many_pings", dropping the
+#: connection. Reconnect attempts at most 2 s apart: after an outage gRPC backs off up to
+#: 120 s by default, so a replica could keep failing long after Milvus is back.
+GRPC_OPTIONS = {
+    "grpc.keepalive_time_ms": 60_000,
+    "grpc.keepalive_permit_without_calls": 0,
+    "grpc.initial_reconnect_backoff_ms": 250,
+    "grpc.max_reconnect_backoff_ms": 2_000,
+}
+
+
+def connect(cfg: MilvusConfig):
+    """A ``MilvusClient`` for ``cfg.uri``, waiting up to ``cfg.connect_timeout_s`` for it to
+    accept calls (stages and the Lite server start at the same time).
+
+    Raises:
+        StageUnavailableError: Milvus did not answer in time.
+    """
+    from pymilvus import MilvusClient
+
+    deadline = time.monotonic() + cfg.connect_timeout_s
+    logged = 0.0
+    while True:
+        try:
+            client = MilvusClient(
+                cfg.uri, token=cfg.token(), timeout=cfg.timeout_s, grpc_options=GRPC_OPTIONS
+            )
+            client.list_collections()
+            return client
+        except Exception as exc:  # pymilvus raises MilvusException or grpc errors here
+            now = time.monotonic()
+            if now >= deadline:
+                raise StageUnavailableError(
+                    f"cannot reach Milvus at milvus.uri={cfg.uri!r} after "
+                    f"{cfg.connect_timeout_s:.0f}s ({exc}). Locally, the graph's Milvus "
+                    "deployment runs it (see its replica log); on a cluster, check the "
+                    "Milvus service and MILVUS_TOKEN",
+                    param="milvus.uri",
+                ) from exc
+            if now - logged > 10:
+                logger.info("waiting for Milvus at %s (%s)", cfg.uri, type(exc).__name__)
+                logged = now
+            time.sleep(0.5)
+
+
+class MilvusStore:
+    """The chunk collection and the token-vector collection of one :class:`MilvusConfig`.
+
+    Args:
+        cfg: Where Milvus is and which collections to use.
+        dim: Dense vector dimension. Stages that search or write chunks give it (the chunk
+            collection is created or checked); the reranker, which only reads token
+            vectors, passes None.
+        client: A connected ``MilvusClient``; by default one is made with :func:`connect`.
+    """
+
+    def __init__(self, cfg: MilvusConfig, *, dim: int | None, client: Any = None) -> None:
+        self.cfg = cfg
+        self.dim = dim
+        self.chunks = cfg.collection
+        self.tokens = cfg.tokens_collection
+        self._client = client if client is not None else connect(cfg)
+        self._call("schema check", self._ensure_collections)
+
+    def _ensure_collections(self) -> None:
+        client = self._client
+        schema.ensure_collection(client, self.tokens, lambda: schema.tokens_schema(client))
+        if self.dim is not None:
+            dim = self.dim
+            schema.ensure_collection(client, self.chunks, lambda: schema.chunks_schema(client, dim))
+            schema.check_dense_dim(client, self.chunks, dim)
+
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one client call; Milvus failures become errors that explain themselves.
+
+        A Milvus that restarted (locally: the Milvus deployment replaced its replica) has
+        its collections released; they are loaded again and the call retried once.
+        """
+        from pymilvus.exceptions import MilvusException
+
+        try:
+            try:
+                return fn(*args, **kwargs)
+            except MilvusException as exc:
+                if not _released(exc):
+                    raise
+                logger.warning("Milvus at %s released the collections; loading them", self.cfg.uri)
+                self._load()
+                return fn(*args, **kwargs)
+        except MilvusException as exc:
+            if exc.is_input_error:
+                raise StoreError(f"Milvus refused the {what}: {exc.message}") from exc
+            raise StageUnavailableError(
+                f"Milvus at {self.cfg.uri} failed the {what} ({exc.message}); retry shortly"
+            ) from exc
+        except (ConnectionError, TimeoutError) as exc:
+            raise StageUnavailableError(
+                f"Milvus at {self.cfg.uri} did not answer the {what} ({exc}); retry shortly"
+            ) from exc
+
+    def _load(self) -> None:
+        self._client.load_collection(self.tokens)
+        if self.dim is not None:
+            self._client.load_collection(self.chunks)
+
+    # -- writes -------------------------------------------------------------------------
+    def write_tokens(self, chunks: Sequence[Chunk], blobs: Sequence[str]) -> None:
+        """Store chunks' token vectors (upsert by chunk id: a re-run overwrites, never
+        duplicates). Invisible to search until :meth:`publish` writes the chunks."""
+        if len(chunks) != len(blobs):
+            raise ValueError(f"{len(chunks)} chunks but {len(blobs)} token blobs")
+        rows = [
+            {
+                "chunk_id": c.chunk_id,
+                "doc_id": c.doc_id,
+                "tokens": blob,
+                "placeholder": schema.PLACEHOLDER,
+            }
+            for c, blob in zip(chunks, blobs, strict=True)
+        ]
+        if rows:
+            self._call("token write", self._client.upsert, self.tokens, rows)
+
+    def publish(self, chunks: Sequence[Chunk], dense: np.ndarray) -> None:
+        """Make chunks searchable: all of them in ONE upsert call.
+
+        Milvus applies one insert/upsert request at one timestamp (Milvus Lite: one WAL
+        batch applied under one lock), so a search sees every chunk of the call or none.
+        Their token vectors must have been written first (:meth:`write_tokens`).
+
+        Shapes:
+            dense: ``[len(chunks), dim]``.
+        """
+        if len(chunks) != len(dense):
+            raise ValueError(f"{len(chunks)} chunks but {len(dense)} dense vectors")
+        rows = [
+            {
+                "chunk_id": c.chunk_id,
+                "doc_id": c.doc_id,
+                "title": c.title,
+                "text": c.text,
+                "search_text": c.search_text,
+                "dense": vec.tolist(),
+                "metadata": c.metadata,
+            }
+            for c, vec in zip(chunks, dense, strict=True)
+        ]
+        if rows:
+            self._call("chunk write", self._client.upsert, self.chunks, rows)
+
+    def flush(self) -> None:
+        """Persist what was written (Milvus Lite searches unflushed rows much slower)."""
+        self._call("flush", self._client.flush, self.chunks)
+        self._call("flush", self._client.flush, self.tokens)
+
+    # -- reads --------------------------------------------------------------------------
+    def published_doc_ids(self, doc_ids: Sequence[str]) -> set[str]:
+        """Which of ``doc_ids`` are searchable (their chunks were published)."""
+        found: set[str] = set()
+        for batch in _batches(list(dict.fromkeys(doc_ids))):
+            rows = self._call(
+                "document lookup",
+                self._client.query,
+                self.chunks,
+                filter=field_in("doc_id", batch),
+                output_fields=["doc_id"],
+            )
+            found.update(r["doc_id"] for r in rows)
+        return found
+
+    def fetch_tokens(self, chunk_ids: Sequence[str]) -> dict[str, str]:
+        """The stored token-vector blob of each chunk id found (missing ids are left out)."""
+        blobs: dict[str, str] = {}
+        for batch in _batches(list(dict.fromkeys(chunk_ids))):
+            rows = self._call(
+                "token read",
+                self._client.query,
+                self.tokens,
+                filter=field_in("chunk_id", batch),
+                output_fields=["chunk_id", "tokens"],
+            )
+            blobs.update((r["chunk_id"], r["tokens"]) for r in rows)
+        return blobs
+
+    def rows(self, doc_id: str, *, tokens: bool = False) -> list[dict[str, Any]]:
+        """Every stored row of one document (chunk rows, or token rows), by chunk id."""
+        name, fields = (
+            (self.tokens, ["chunk_id", "doc_id"])
+            if tokens
+            else (self.chunks, ["chunk_id", "doc_id", "title", "text"])
+        )
+        found = self._call(
+            "document read",
+            self._client.query,
+            name,
+            filter=field_in("doc_id", [doc_id]),
+            output_fields=fields,
+        )
+        return sorted(found, key=lambda r: r["chunk_id"])
+
+    def count(self, *, tokens: bool = False) -> int:
+        """Rows in the chunk collection (or the token collection)."""
+        name = self.tokens if tokens else self.chunks
+        rows = self._call("count", self._client.query, name, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def search(
+        self,
+        texts: Sequence[str],
+        vectors: np.ndarray,
+        *,
+        mode: SearchMode,
+        limit: int,
+        rrf_k: int = 60,
+    ) -> list[list[Hit]]:
+        """One best-first hit list per query; ``Hit.scores[mode]`` holds the score.
+
+        Shapes:
+            vectors: ``[len(texts), dim]`` (ignored in ``bm25`` mode).
+        """
+        if not texts:
+            return []
+        raw = self._call("search", self._search, texts, vectors, mode, limit, rrf_k)
+        return [[_to_hit(h, mode) for h in hits] for hits in raw]
+
+    def _search(self, texts, vectors, mode: SearchMode, limit: int, rrf_k: int) -> list:
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        client = self._client
+        if mode == "dense":
+            return client.search(
+                self.chunks,
+                data=vectors.tolist(),
+                anns_field="dense",
+                limit=limit,
+                output_fields=_HIT_FIELDS,
+                search_params={"metric_type": "COSINE"},
+            )
+        if mode == "bm25":
+            return client.search(
+                self.chunks,
+                data=list(texts),
+                anns_field="sparse",
+                limit=limit,
+                output_fields=_HIT_FIELDS,
+                search_params={"metric_type": "BM25"},
+            )
+        # One call per query: Milvus Lite took longer for one hybrid call of 8 queries
+        # than for 8 calls of one (docs/PERFORMANCE.md).
+        raw: list = []
+        for text, vec in zip(texts, vectors, strict=True):
+            requests = [
+                AnnSearchRequest(data=[vec.tolist()], anns_field="dense", param={}, limit=limit),
+                AnnSearchRequest(data=[text], anns_field="sparse", param={}, limit=limit),
+            ]
+            raw.extend(
+                client.hybrid_search(
+                    self.chunks,
+                    requests,
+                    ranker=RRFRanker(rrf_k),
+                    limit=limit,
+                    output_fields=_HIT_FIELDS,
+                )
+            )
+        return raw
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _released(exc: Exception) -> bool:
+    """Milvus refused a read because the collection is not loaded (code 101)."""
+    message = str(getattr(exc, "message", exc))
+    return getattr(exc, "code", None) == 101 or "released" in message or "not loaded" in message
+
+
+def _batches(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), IN_LIST_BATCH):
+        yield values[start : start + IN_LIST_BATCH]
+
+
+def _to_hit(hit: dict, mode: SearchMode) -> Hit:
+    entity = hit.get("entity", hit)
+    score = float(hit["distance"])
+    if mode == "bm25":  # Milvus Lite reports BM25 as a negated distance; a server as the score
+        score = abs(score)
+    return Hit(
+        chunk_id=str(entity.get("chunk_id", hit.get("chunk_id"))),
+        doc_id=entity["doc_id"],
+        title=entity.get("title", ""),
+        text=entity["text"],
+        score=score,
+        scores={mode: score},
+    )

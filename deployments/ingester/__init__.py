@@ -1,0 +1,1 @@
+"""Ingestion stage: chunk documents, encode each chunk once, store it all-or-nothing."""
