@@ -4,7 +4,8 @@ Runs queries through the graph's own Supervisor (``Supervisor.answer``, what
 ``POST /v1/query`` runs), in one process, with every stage it calls wrapped in a recorder
 that pickles each call's arguments and its result the way a Ray handle call serialises
 them. Reports the mean bytes per query for each hop (``supervisor->retriever`` arguments,
-``retriever->supervisor`` result, ...). The generator is the extractive one.
+``retriever->supervisor`` result, ...), and what the stages read from Milvus
+(``milvus->retriever``, ``milvus->reranker``). The generator is the extractive one.
 
     python -m loadtests.hops --dataset ../shared/datasets/scifact --docs 1000 \\
         --queries 32 --output reports/hops.json
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from deployments.generator.deployment import ExtractiveGenerator
+from deployments.reranker.deployment import Reranker
 from deployments.retriever.deployment import Retriever
 from deployments.supervisor.deployment import Supervisor
 from graph.config import load_config
@@ -33,6 +35,27 @@ from graph.evaluation.pipeline import Stages, build_stages, ingest, milvus_at
 def size(value: Any) -> int:
     """Bytes of ``value`` pickled (protocol 5, what Ray uses for plain Python objects)."""
     return len(pickle.dumps(value, protocol=5))
+
+
+class StoreRecorder:
+    """Wraps the store a stage reads; adds what each Milvus read returns to ``totals``
+    (``milvus->retriever`` for searches, ``milvus->reranker`` for token vectors)."""
+
+    def __init__(self, store: Any, totals: dict[str, int]) -> None:
+        self._store, self._totals = store, totals
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def search(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._store.search(*args, **kwargs)
+        self._totals["milvus->retriever"] += size(result)
+        return result
+
+    def fetch_tokens(self, chunk_ids: Any) -> Any:
+        result = self._store.fetch_tokens(chunk_ids)
+        self._totals["milvus->reranker"] += size(result)
+        return result
 
 
 class Recorder:
@@ -57,8 +80,12 @@ async def measure(stages: Stages, queries: list[str], top_k: int) -> dict[str, f
     totals: dict[str, int] = defaultdict(int)
     cfg = stages.cfg
     # The graph's own candidate depth (the evaluation harness fetches more, for Recall@100).
+    store = StoreRecorder(stages.store, totals)
     retriever = Retriever.func_or_class(
-        cfg.retriever, stages.store.cfg, embedder=stages.embedder, store=stages.store
+        cfg.retriever, stages.store.cfg, embedder=stages.embedder, store=store
+    )
+    reranker = Reranker.func_or_class(
+        cfg.reranker, stages.store.cfg, encoder=stages.encoder, store=store
     )
     supervisor = Supervisor.func_or_class(
         cfg.supervisor,
@@ -66,7 +93,7 @@ async def measure(stages: Stages, queries: list[str], top_k: int) -> dict[str, f
         "extractive",
         rewriter=Recorder("rewriter", stages.rewriter, totals),
         retriever=Recorder("retriever", retriever, totals),
-        reranker=Recorder("reranker", stages.reranker, totals),
+        reranker=Recorder("reranker", reranker, totals),
         generator=Recorder("generator", ExtractiveGenerator.func_or_class(), totals),
     )
     for query in queries:

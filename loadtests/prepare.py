@@ -1,8 +1,9 @@
 """Ingest the benchmark corpus into its collection (``python -m loadtests.prepare``).
 
-Its own process, like every part of the benchmark that opens the collection: a Milvus
-Lite file stays locked by the process that opened it until that process exits.
-Documents already stored are skipped, so a second benchmark run reuses the collection.
+Its own process, like every part of the benchmark, so its models and threads are gone
+before the next part is measured. It runs the graph's own Ingester against the bench's
+Milvus server. Documents already stored are skipped, so a second benchmark run reuses the
+collection.
 """
 
 from __future__ import annotations

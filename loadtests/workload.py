@@ -57,7 +57,7 @@ SIMPLE_QUERIES: tuple[str, ...] = (
     "What happens when no model weights can be loaded?",
     "How does vLLM schedule concurrent requests?",
     "What does GET /healthz return?",
-    "Where does the Milvus Lite file live?",
+    "Where does Milvus Lite keep its data?",
     "How are abbreviations expanded by the query rewriter?",
     "What does the Ray dashboard show?",
     "How does the generator cite its passages?",

@@ -1,7 +1,7 @@
 """Generator deployments: vLLM via ``ray.serve.llm.LLMServer``, or the extractive fallback.
 
 Either way the deployment is named ``Generator``, so the graph always has the same
-six deployments and ``serve_config.yaml`` overrides apply to whichever runs.
+deployments and ``serve_config.yaml`` overrides apply to whichever runs.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Retriever stage: chunking, embeddings and Milvus hybrid search."""
+"""Retriever stage: query embeddings and dense, BM25 or hybrid search over the shared Milvus."""

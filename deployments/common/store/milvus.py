@@ -20,13 +20,13 @@ import numpy as np
 from deployments.common.store import schema
 from deployments.common.store.config import MilvusConfig
 from deployments.common.store.expr import field_in
+from deployments.common.store.search import search_requests, to_hit
 from deployments.errors import StageUnavailableError, StoreError
 from deployments.types import Chunk, Hit, SearchMode
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_HIT_FIELDS = ["chunk_id", "doc_id", "title", "text"]
 #: Values per ``in [...]`` list, so an expression stays small.
 IN_LIST_BATCH = 256
 #: gRPC channel settings. Keepalive pings only while a call is in flight, at most once a
@@ -189,31 +189,15 @@ class MilvusStore:
     # -- reads --------------------------------------------------------------------------
     def published_doc_ids(self, doc_ids: Sequence[str]) -> set[str]:
         """Which of ``doc_ids`` are searchable (their chunks were published)."""
-        found: set[str] = set()
-        for batch in _batches(list(dict.fromkeys(doc_ids))):
-            rows = self._call(
-                "document lookup",
-                self._client.query,
-                self.chunks,
-                filter=field_in("doc_id", batch),
-                output_fields=["doc_id"],
-            )
-            found.update(r["doc_id"] for r in rows)
-        return found
+        rows = self._query_in(self.chunks, "doc_id", doc_ids, ["doc_id"], "document lookup")
+        return {r["doc_id"] for r in rows}
 
     def fetch_tokens(self, chunk_ids: Sequence[str]) -> dict[str, str]:
         """The stored token-vector blob of each chunk id found (missing ids are left out)."""
-        blobs: dict[str, str] = {}
-        for batch in _batches(list(dict.fromkeys(chunk_ids))):
-            rows = self._call(
-                "token read",
-                self._client.query,
-                self.tokens,
-                filter=field_in("chunk_id", batch),
-                output_fields=["chunk_id", "tokens"],
-            )
-            blobs.update((r["chunk_id"], r["tokens"]) for r in rows)
-        return blobs
+        rows = self._query_in(
+            self.tokens, "chunk_id", chunk_ids, ["chunk_id", "tokens"], "token read"
+        )
+        return {r["chunk_id"]: r["tokens"] for r in rows}
 
     def rows(self, doc_id: str, *, tokens: bool = False) -> list[dict[str, Any]]:
         """Every stored row of one document (chunk rows, or token rows), by chunk id."""
@@ -222,14 +206,26 @@ class MilvusStore:
             if tokens
             else (self.chunks, ["chunk_id", "doc_id", "title", "text"])
         )
-        found = self._call(
-            "document read",
-            self._client.query,
-            name,
-            filter=field_in("doc_id", [doc_id]),
-            output_fields=fields,
-        )
+        found = self._query_in(name, "doc_id", [doc_id], fields, "document read")
         return sorted(found, key=lambda r: r["chunk_id"])
+
+    def _query_in(
+        self, collection: str, field: str, values: Sequence[str], fields: list[str], what: str
+    ) -> list[dict[str, Any]]:
+        """Rows of ``collection`` whose ``field`` is one of ``values`` (distinct values,
+        :data:`IN_LIST_BATCH` to an expression)."""
+        rows: list[dict[str, Any]] = []
+        for batch in _batches(list(dict.fromkeys(values))):
+            rows.extend(
+                self._call(
+                    what,
+                    self._client.query,
+                    collection,
+                    filter=field_in(field, batch),
+                    output_fields=fields,
+                )
+            )
+        return rows
 
     def count(self, *, tokens: bool = False) -> int:
         """Rows in the chunk collection (or the token collection)."""
@@ -253,49 +249,10 @@ class MilvusStore:
         """
         if not texts:
             return []
-        raw = self._call("search", self._search, texts, vectors, mode, limit, rrf_k)
-        return [[_to_hit(h, mode) for h in hits] for hits in raw]
-
-    def _search(self, texts, vectors, mode: SearchMode, limit: int, rrf_k: int) -> list:
-        from pymilvus import AnnSearchRequest, RRFRanker
-
-        client = self._client
-        if mode == "dense":
-            return client.search(
-                self.chunks,
-                data=vectors.tolist(),
-                anns_field="dense",
-                limit=limit,
-                output_fields=_HIT_FIELDS,
-                search_params={"metric_type": "COSINE"},
-            )
-        if mode == "bm25":
-            return client.search(
-                self.chunks,
-                data=list(texts),
-                anns_field="sparse",
-                limit=limit,
-                output_fields=_HIT_FIELDS,
-                search_params={"metric_type": "BM25"},
-            )
-        # One call per query: Milvus Lite took longer for one hybrid call of 8 queries
-        # than for 8 calls of one (docs/PERFORMANCE.md).
-        raw: list = []
-        for text, vec in zip(texts, vectors, strict=True):
-            requests = [
-                AnnSearchRequest(data=[vec.tolist()], anns_field="dense", param={}, limit=limit),
-                AnnSearchRequest(data=[text], anns_field="sparse", param={}, limit=limit),
-            ]
-            raw.extend(
-                client.hybrid_search(
-                    self.chunks,
-                    requests,
-                    ranker=RRFRanker(rrf_k),
-                    limit=limit,
-                    output_fields=_HIT_FIELDS,
-                )
-            )
-        return raw
+        raw = self._call(
+            "search", search_requests, self._client, self.chunks, texts, vectors, mode, limit, rrf_k
+        )
+        return [[to_hit(h, mode) for h in hits] for hits in raw]
 
     def close(self) -> None:
         self._client.close()
@@ -310,18 +267,3 @@ def _released(exc: Exception) -> bool:
 def _batches(values: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(values), IN_LIST_BATCH):
         yield values[start : start + IN_LIST_BATCH]
-
-
-def _to_hit(hit: dict, mode: SearchMode) -> Hit:
-    entity = hit.get("entity", hit)
-    score = float(hit["distance"])
-    if mode == "bm25":  # Milvus Lite reports BM25 as a negated distance; a server as the score
-        score = abs(score)
-    return Hit(
-        chunk_id=str(entity.get("chunk_id", hit.get("chunk_id"))),
-        doc_id=entity["doc_id"],
-        title=entity.get("title", ""),
-        text=entity["text"],
-        score=score,
-        scores={mode: score},
-    )
