@@ -21,7 +21,8 @@ def render(reply: dict) -> str:
     ]
     for n, c in enumerate(reply["citations"], start=1):
         snippet = " ".join(c["text"].split())[:160]
-        lines.append(f"  [{n}] {c['doc_id'][:12]}  {c['chunk_id'][-5:]}  score={c['score']:.4f}")
+        name = c.get("title") or c["doc_id"][:40]
+        lines.append(f"  [{n}] {name}  {c['chunk_id'][-5:]}  score={c['score']:.4f}")
         lines.append(f"      {snippet}")
     timings = "  ".join(f"{k}={v:.0f}ms" for k, v in reply["timings_ms"].items())
     lines += ["", f"timings: {timings}"]
