@@ -28,20 +28,13 @@ from deployments.reranker.maxsim import maxsim
 from deployments.rewriter.config import RewriterConfig
 from deployments.rewriter.core import rewrite
 from deployments.types import Hit
+from graph.k8s.dashboard import STAGES
 from tests.e2e.conftest import RETRIEVER_REPLICAS
 
 pytestmark = pytest.mark.e2e
 
-DEPLOYMENTS = {
-    "Ingress",
-    "Supervisor",
-    "QueryRewriter",
-    "Retriever",
-    "Reranker",
-    "Ingester",
-    "Generator",
-    "Milvus",
-}
+# Every stage the Grafana dashboard has a row for, plus the local profile's Milvus.
+DEPLOYMENTS = {*STAGES, "Milvus"}
 RRF_K, FIRST_STAGE_WEIGHT = 60, 0.3  # the shipped retriever.rrf_k and reranker weight
 
 DOCS = [
