@@ -41,13 +41,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from deployments.common.store.lite import free_port
 from deployments.types import Document
 from graph.config import load_config
 from graph.evaluate import add_config_options, add_milvus_options, app_args, collection_name
 from graph.evaluation.beir import load_dataset
 from graph.evaluation.pipeline import milvus_at
 from graph.k8s.serve_config import deep_merge
-from graph.serve_process import ROOT, free_port, running_graph, write_serve_config
+from graph.serve_process import ROOT, running_graph, write_serve_config
 from loadtests.bench_model import ENGINE_KWARGS, build_bench_model
 from loadtests.driver import drive
 from loadtests.micro import combine

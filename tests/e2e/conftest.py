@@ -11,13 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from graph.serve_process import (
-    VENV_BIN,
-    GraphStartError,
-    free_port,
-    running_graph,
-    write_serve_config,
-)
+from deployments.common.store.lite import free_port
+from graph.serve_process import VENV_BIN, GraphStartError, running_graph, write_serve_config
 from tests.support.tiny_llm import build_tiny_llama
 
 START_TIMEOUT_S = float(os.environ.get("RAG_E2E_START_TIMEOUT_S", "900"))

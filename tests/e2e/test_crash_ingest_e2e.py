@@ -20,9 +20,10 @@ from pymilvus import MilvusClient
 from deployments.common.chunking import Chunker
 from deployments.common.encoders.checkpoint import packaged_model_dir
 from deployments.common.store.expr import field_in
+from deployments.common.store.lite import free_port
 from deployments.generator.extractive import split_sentences
 from deployments.types import Document
-from graph.serve_process import free_port, graph_process, kill, write_serve_config
+from graph.serve_process import graph_process, kill, write_serve_config
 
 pytestmark = pytest.mark.e2e
 

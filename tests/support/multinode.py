@@ -35,6 +35,7 @@ from pathlib import Path
 from ray import serve
 from starlette.requests import Request
 
+from deployments.common.store.lite import free_port
 from deployments.generator.deployment import ExtractiveGenerator
 from deployments.rewriter.config import RewriterConfig
 from deployments.rewriter.deployment import QueryRewriter
@@ -83,12 +84,6 @@ def build_app() -> serve.Application:
     )
     generator = ExtractiveGenerator.options(**spread, ray_actor_options={"num_cpus": 0.1}).bind()
     return MultinodeIngress.options(**spread).bind(rewriter, generator)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def free_port_range(width: int = 100) -> tuple[int, int]:

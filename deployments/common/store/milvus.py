@@ -100,8 +100,10 @@ class MilvusStore:
         schema.ensure_collection(client, self.tokens, lambda: schema.tokens_schema(client))
         if self.dim is not None:
             dim = self.dim
-            schema.ensure_collection(client, self.chunks, lambda: schema.chunks_schema(client, dim))
-            schema.check_dense_dim(client, self.chunks, dim)
+            fields = schema.ensure_collection(
+                client, self.chunks, lambda: schema.chunks_schema(client, dim)
+            )
+            schema.check_dense_dim(fields, self.chunks, dim)
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one client call; Milvus failures become errors that explain themselves.

@@ -83,8 +83,9 @@ def tokens_schema(client):
     return schema, index
 
 
-def ensure_collection(client, name: str, build) -> None:
-    """Create ``name`` from ``build()`` unless it exists, check its fields, load it.
+def ensure_collection(client, name: str, build) -> list[dict]:
+    """Create ``name`` from ``build()`` unless it exists, check its fields, load it; return
+    the fields as Milvus describes them.
 
     Several replicas start at once, so a creation that fails because another one just
     created the collection is fine; any other failure is raised.
@@ -101,8 +102,8 @@ def ensure_collection(client, name: str, build) -> None:
         except Exception:  # pymilvus raises MilvusException subclasses, by server version
             if not client.has_collection(name):
                 raise
-    want = _signature(schema.to_dict()["fields"])
-    have = _signature(client.describe_collection(name)["fields"])
+    fields = client.describe_collection(name)["fields"]
+    want, have = _signature(schema.to_dict()["fields"]), _signature(fields)
     if have != want:
         raise ConfigError(
             f"Milvus collection {name!r} does not have the fields this version of rag-serve "
@@ -111,6 +112,7 @@ def ensure_collection(client, name: str, build) -> None:
             param="milvus.collection",
         )
     client.load_collection(name)
+    return fields
 
 
 def _signature(fields: list[dict]) -> set[tuple[str, str]]:
@@ -123,9 +125,9 @@ def _signature(fields: list[dict]) -> set[tuple[str, str]]:
     return out
 
 
-def check_dense_dim(client, name: str, dim: int) -> None:
-    """Raise ConfigError when the collection's dense vectors are not ``dim``-d."""
-    fields = client.describe_collection(name)["fields"]
+def check_dense_dim(fields: list[dict], name: str, dim: int) -> None:
+    """Raise ConfigError when the collection's dense vectors (in its described ``fields``)
+    are not ``dim``-d."""
     dense = next((f for f in fields if f["name"] == "dense"), None)
     have = int(dense["params"]["dim"]) if dense else None
     if have != dim:
