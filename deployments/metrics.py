@@ -29,3 +29,19 @@ def cache_lookup_recorder(cache_name: str) -> Callable[[bool], None]:
         counter.inc(tags={"cache": cache_name, "result": "hit" if hit else "miss"})
 
     return record
+
+
+@cache
+def _admissions():
+    from ray.serve.metrics import Counter
+
+    return Counter(
+        "rag_admission_decisions",
+        description="Queries the edge served full, served degraded (a cheaper plan) or shed.",
+        tag_keys=("route", "outcome"),
+    )
+
+
+def record_admission(route: str, outcome: str) -> None:
+    """Count one admission decision (``full``, ``degraded`` or ``shed``) for ``route``."""
+    _admissions().inc(tags={"route": route, "outcome": outcome})

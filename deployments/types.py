@@ -127,6 +127,38 @@ class Generation:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """How much work the supervisor spends on one query: the full graph, or a cheaper
+    plan the ingress chose because the full one would miss the request's deadline.
+
+    >>> Plan().degraded
+    ()
+    >>> Plan("light", rerank=False, extractive=True).degraded
+    ('no_rerank', 'extractive')
+    """
+
+    name: str = "full"
+    rerank_depth: int | None = None  # None: supervisor.rerank_depth
+    rerank: bool = True
+    extractive: bool = False  # answer from the passages instead of calling the LLM
+
+    @property
+    def degraded(self) -> tuple[str, ...]:
+        """What this plan gives up against the full graph, as the reply reports it."""
+        given_up = []
+        if not self.rerank:
+            given_up.append("no_rerank")
+        elif self.rerank_depth is not None:
+            given_up.append(f"rerank_depth={self.rerank_depth}")
+        if self.extractive:
+            given_up.append("extractive")
+        return tuple(given_up)
+
+
+FULL_PLAN = Plan()
+
+
+@dataclass(frozen=True)
 class Answer:
     """What the supervisor returns for one query."""
 
@@ -139,6 +171,7 @@ class Answer:
     cached: bool = False
     stages: tuple[str, ...] = ()
     usage: dict[str, int | None] | None = None
+    degraded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,3 +183,4 @@ class Retrieval:
     timings_ms: dict[str, float]
     sub_queries: tuple[str, ...] = ()
     stages: tuple[str, ...] = ()
+    degraded: tuple[str, ...] = ()

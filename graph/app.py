@@ -16,6 +16,7 @@ from deployments.generator.deployment import build_generator_deployment
 from deployments.ingester.deployment import build_ingester_deployment
 from deployments.ingress.deployment import build_ingress_deployment
 from deployments.milvus.deployment import build_milvus_deployment
+from deployments.quota.deployment import build_quota_deployment
 from deployments.reranker.deployment import build_reranker_deployment
 from deployments.retriever.deployment import build_retriever_deployment
 from deployments.rewriter.deployment import build_rewriter_deployment
@@ -44,15 +45,25 @@ def build_app(args: dict[str, Any] | None = None) -> serve.Application:
         generator=build_generator_deployment(cfg.generator, plan),
     )
     return build_ingress_deployment(
+        cfg.ingress,
         supervisor=supervisor,
         ingester=build_ingester_deployment(cfg.ingester, milvus, cfg.retriever.embedder, encoder),
         milvus=build_milvus_deployment(milvus) if milvus.lite is not None else None,
+        quotas=build_quota_deployment(),  # idle (never called) while API keys are off
     )
 
 
 def resolve_paths(cfg: AppConfig, base: Path | None = None) -> AppConfig:
-    """Make the Lite data directory absolute where the graph is built (the directory
-    ``serve run`` starts in), so a replica with another working directory uses it too."""
+    """Make the Lite data directory and the API keys file absolute where the graph is
+    built (the directory ``serve run`` starts in), so a replica with another working
+    directory uses them too."""
+    security = cfg.ingress.security
+    if security.api_keys is not None and not Path(security.api_keys).is_absolute():
+        keys = str((base or Path.cwd()) / security.api_keys)
+        ingress = cfg.ingress.model_copy(
+            update={"security": security.model_copy(update={"api_keys": keys})}
+        )
+        cfg = cfg.model_copy(update={"ingress": ingress})
     lite = cfg.milvus.lite
     if lite is None:
         return cfg

@@ -12,6 +12,17 @@ import httpx
 DEFAULT_URL = os.environ.get("RAG_URL", "http://127.0.0.1:8000")
 
 
+def auth_headers(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``Authorization: Bearer $RAG_API_KEY`` when that variable is set (a graph with API
+    keys on; `python -m graph.keys create` makes one), else nothing.
+
+    >>> auth_headers({"RAG_API_KEY": "rag_abc"}), auth_headers({})
+    ({'Authorization': 'Bearer rag_abc'}, {})
+    """
+    key = (os.environ if env is None else env).get("RAG_API_KEY", "").strip()
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 class ApiError(RuntimeError):
     """The service answered with an error body, or could not be reached."""
 
@@ -19,7 +30,9 @@ class ApiError(RuntimeError):
 def post(url: str, path: str, body: dict[str, Any], *, timeout_s: float = 300.0) -> dict:
     """POST JSON and return the JSON reply; raise ApiError with the service's message."""
     try:
-        reply = httpx.post(url.rstrip("/") + path, json=body, timeout=timeout_s)
+        reply = httpx.post(
+            url.rstrip("/") + path, json=body, headers=auth_headers(), timeout=timeout_s
+        )
     except httpx.HTTPError as exc:
         raise ApiError(
             f"cannot reach {url}: {exc}; is the graph running (serve run serve_config.yaml)?"

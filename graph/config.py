@@ -10,6 +10,7 @@ from deployments.common.store.config import MilvusConfig
 from deployments.errors import ConfigError
 from deployments.generator.config import GeneratorConfig
 from deployments.ingester.config import IngesterConfig
+from deployments.ingress.config import IngressConfig
 from deployments.ingress.schemas import MAX_TOP_K
 from deployments.reranker.config import RerankerConfig
 from deployments.retriever.config import RetrieverConfig
@@ -24,6 +25,9 @@ class AppConfig(BaseModel):
 
     milvus: MilvusConfig = Field(
         default_factory=MilvusConfig, description="The store every stage reaches by URI."
+    )
+    ingress: IngressConfig = Field(
+        default_factory=IngressConfig, description="HTTP edge: admission, deadlines, security."
     )
     rewriter: RewriterConfig = Field(default_factory=RewriterConfig, description="Rewriter.")
     retriever: RetrieverConfig = Field(default_factory=RetrieverConfig, description="Retriever.")

@@ -4,6 +4,11 @@ PATHs are files or folders (searched recursively) of .md, .txt and .pdf. Each fi
 is one document whose id is a hash of its text, so ingesting the same file twice
 stores it once. Chunking happens in the graph (llama-index's SentenceSplitter), so
 documents ingested here and through ``POST /v1/documents`` are treated alike.
+
+A request carries at most ``MAX_REQUEST_TEXT_CHARS`` of text (what the graph ingests
+well within a request's deadline), so files are sent in batches under that budget, and a
+file larger than it is sent as parts (split at paragraphs, each its own document with
+``metadata.part`` / ``metadata.parts``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from deployments.ingress.schemas import MAX_REQUEST_TEXT_CHARS
 from graph.client import DEFAULT_URL, ApiError, die, post, wait_ready
 
 SUFFIXES = (".md", ".txt", ".pdf")
@@ -46,6 +52,30 @@ def read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
 
+def split_text(text: str, limit: int) -> list[str]:
+    r"""``text`` in parts of at most ``limit`` characters, cut at paragraph breaks where
+    possible, else at the last space (else anywhere).
+
+    >>> split_text("aaa\n\nbbb\n\ncc", 9)
+    ['aaa\n\nbbb', 'cc']
+    >>> split_text("one two three", 8)
+    ['one two', 'three']
+    """
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n\n", 0, limit + 1)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, limit + 1)
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest.strip():
+        parts.append(rest)
+    return parts
+
+
 def documents(files: list[Path]) -> Iterator[tuple[Path, dict | None]]:
     for f in files:
         text = read_text(f)
@@ -53,7 +83,14 @@ def documents(files: list[Path]) -> Iterator[tuple[Path, dict | None]]:
             yield f, None
             continue
         title = f.stem.replace("_", " ").replace("-", " ")
-        yield f, {"title": title, "text": text, "metadata": {"source": f.name}}
+        parts = split_text(text, MAX_REQUEST_TEXT_CHARS)
+        for n, part in enumerate(parts, start=1):
+            meta = (
+                {"source": f.name}
+                if len(parts) == 1
+                else {"source": f.name, "part": n, "parts": len(parts)}
+            )
+            yield f, {"title": title, "text": part, "metadata": meta}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                 skipped + reply["skipped"],
                 chunks + reply["chunks"],
             )
-            bar.update(len(batch))
+            # a file sent in parts counts once, with its last part
+            bar.update(
+                sum(d["metadata"].get("part") == d["metadata"].get("parts") for _, d in batch)
+            )
             batch.clear()
 
         for path, doc in documents(files):
@@ -96,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
                 empty.append(path)
                 bar.update(1)
                 continue
+            if batch and sum(len(d["text"]) for _, d in batch) + len(doc["text"]) > (
+                MAX_REQUEST_TEXT_CHARS
+            ):
+                flush()
             batch.append((path, doc))
             if len(batch) >= args.batch:
                 flush()

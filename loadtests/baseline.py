@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deployments.common.extractive import extractive_answer
 from deployments.common.fusion import rrf_fuse
 from deployments.common.prompt import build_messages
-from deployments.generator.extractive import extractive_answer
 from deployments.reranker import core as rerank_core
 from deployments.rewriter.core import rewrite
 from deployments.supervisor.graph import apply_verdicts
@@ -100,7 +100,12 @@ def vllm_generate(cfg: AppConfig, model_source: str) -> Generate:
     )
 
     def generate(query: str, hits: Sequence[Hit]) -> str:
-        messages = build_messages(query, hits, max_chars=gen.max_passage_chars)
+        messages = build_messages(
+            query,
+            hits,
+            max_chars=gen.max_passage_chars,
+            max_prompt_tokens=gen.generation().max_prompt_tokens,
+        )
         (out,) = llm.chat(messages, params, use_tqdm=False)
         return out.outputs[0].text
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from ray import serve
 
+from deployments.common.extractive import extractive_answer
 from deployments.generator.availability import GeneratorPlan
 from deployments.generator.config import GeneratorConfig
-from deployments.generator.extractive import extractive_answer
 from deployments.types import Generation, Hit
 
 DEPLOYMENT_NAME = "Generator"

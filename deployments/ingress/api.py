@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from deployments.ingress.admission import Admission
+from deployments.ingress.config import IngressConfig
+from deployments.ingress.context import RequestIdMiddleware
 from deployments.ingress.errors import install_error_handlers
+from deployments.ingress.openapi import install_openapi
 from deployments.ingress.routes import Backends, documents, health, queries
+from deployments.ingress.security import install_security, require
 
 
-def create_api(backends: Backends) -> FastAPI:
-    """The HTTP API over ``backends`` (handles in Serve, fakes in tests).
+def create_api(backends: Backends, config: IngressConfig | None = None) -> FastAPI:
+    """The HTTP API over ``backends`` (handles in Serve, fakes in tests), as ``config``
+    (default: :class:`IngressConfig` defaults) sets the edge's policies.
 
     >>> async def ready(): return True, {}
     >>> sorted(r.path for r in create_api(Backends(None, None, ready)).routes
@@ -22,7 +28,14 @@ def create_api(backends: Backends) -> FastAPI:
         description="Retrieval-augmented generation served as one Ray Serve deployment graph.",
     )
     install_error_handlers(api)
-    for router in (queries, documents, health):
-        api.include_router(router)
+    security = (config or IngressConfig()).security
+    guard = install_security(api, security, backends.quotas)  # keys, body limit, CORS
+    api.add_middleware(RequestIdMiddleware)
+    api.include_router(queries, dependencies=[require(guard, "query")])
+    api.include_router(documents, dependencies=[require(guard, "ingest")])
+    api.include_router(health)  # open, like /docs and /openapi.json: probes carry no key
     api.state.backends = backends
+    api.state.config = config or IngressConfig()
+    api.state.admission = Admission(api.state.config.admission)
+    install_openapi(api, max_deadline_s=api.state.config.admission.max_deadline_s)
     return api

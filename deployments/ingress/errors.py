@@ -1,9 +1,17 @@
-"""Turning every failure into the contract's error body: ``{"error": {type, message, param}}``."""
+"""Turning every failure into the contract's error body.
+
+Every error reply is ``{"error": {"type", "message", "param", "request_id"}}`` with the
+``X-Request-Id`` header, plus the error's own headers (``Retry-After`` on 429/503,
+``Allow`` on 405, ``WWW-Authenticate`` on 401). Validation errors are 400 (not FastAPI's
+422), Ray's own failures are mapped to the graph's errors (:func:`as_rag_error`), and
+anything unexpected is a 500 ``internal_error`` that names the exception's type only:
+no stack trace or message leaves the server (it is logged).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,9 +19,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deployments.errors import RagError
+from deployments.calls import as_stage_error
+from deployments.errors import PayloadTooLargeError, RagError
+from deployments.ingress.context import request_id, usable_id
 
 logger = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-Id"
+PAYLOAD_TOO_LARGE = PayloadTooLargeError.error_type
+"""Type of the pydantic errors (``PydanticCustomError``) the schemas raise for text over
+the request's budget: they are answered 413, not 400."""
+_HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 413: PAYLOAD_TOO_LARGE}
 
 
 def _param(loc: Sequence[Any]) -> str | None:
@@ -32,6 +48,9 @@ def describe_validation_error(
     >>> describe_validation_error({"type": "string_type", "loc": ("body", "query"),
     ...                            "msg": "Input should be a valid string", "input": 3})
     ('query: Input should be a valid string (got 3)', 'query')
+    >>> describe_validation_error({"type": "model_attributes_type", "loc": ("body",),
+    ...                            "msg": "Input should be a valid dictionary", "input": b"q=1"})
+    ('send the body as a JSON object, with Content-Type: application/json', None)
     """
     param = _param(err.get("loc", ()))
     kind = err.get("type", "")
@@ -45,16 +64,38 @@ def describe_validation_error(
         )
     if kind == "missing":
         return f"{param or 'body'} is required", param
-    msg = err.get("msg", "invalid value")
-    if "input" in err and kind not in ("string_too_long",):
+    if kind == "model_attributes_type" and isinstance(err.get("input"), bytes | str):
+        return "send the body as a JSON object, with Content-Type: application/json", param
+    msg = err.get("msg", "invalid value").removeprefix("Value error, ")
+    if "input" in err and kind not in ("string_too_long", PAYLOAD_TOO_LARGE):
         bad = repr(err["input"])
         msg = f"{msg} (got {bad[:80] + '…' if len(bad) > 80 else bad})"
     return (f"{param}: {msg}" if param else msg), param
 
 
-def _error(status: int, kind: str, message: str, param: str | None) -> JSONResponse:
+def error_body(
+    kind: str, message: str, param: str | None, request_id: str
+) -> dict[str, dict[str, str | None]]:
+    """The contract's JSON error body.
+
+    >>> error_body("not_found", "Not Found", None, "r1")
+    {'error': {'type': 'not_found', 'message': 'Not Found', 'param': None, 'request_id': 'r1'}}
+    """
+    return {"error": {"type": kind, "message": message, "param": param, "request_id": request_id}}
+
+
+def _reply(
+    status: int,
+    kind: str,
+    message: str,
+    param: str | None,
+    rid: str,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
     return JSONResponse(
-        status_code=status, content={"error": {"type": kind, "message": message, "param": param}}
+        status_code=status,
+        content=error_body(kind, message, param, rid),
+        headers={**(headers or {}), REQUEST_ID_HEADER: rid},
     )
 
 
@@ -64,33 +105,85 @@ def unwrap(exc: BaseException) -> BaseException:
     return cause if isinstance(cause, BaseException) else exc
 
 
-def error_response(exc: BaseException) -> JSONResponse:
-    """The response for an exception raised by a stage (RagError: its status; else 500)."""
+def as_rag_error(exc: BaseException) -> RagError | None:
+    """The graph's error for ``exc``: a :class:`RagError` as raised (also from inside a
+    ``RayTaskError``), Ray's own failures mapped by :func:`deployments.calls.as_stage_error`
+    (back-pressure 503, dead replica 503, cancelled 504), None for anything else (a bug:
+    500).
+
+    >>> from ray.serve.exceptions import BackPressureError
+    >>> as_rag_error(BackPressureError(num_queued_requests=9, max_queued_requests=8)).status_code
+    503
+    >>> as_rag_error(KeyError("x")) is None
+    True
+    """
     original = unwrap(exc)
     if isinstance(original, RagError):
-        return JSONResponse(status_code=original.status_code, content=original.to_dict())
-    logger.error("stage failed: %r", original, exc_info=original)
-    return _error(500, "internal_error", f"internal error: {type(original).__name__}", None)
+        return original
+    mapped = as_stage_error(exc)
+    return mapped if isinstance(mapped, RagError) else None
+
+
+def error_response(exc: BaseException, *, request_id: str | None = None) -> JSONResponse:
+    """The reply for an exception a stage (or the edge) raised: a :class:`RagError` or
+    one of Ray's failures gets its status and headers; anything else is a logged 500.
+
+    Args:
+        exc: What was raised.
+        request_id: The request's id (default: a fresh one; pass the request's own).
+    """
+    rid = request_id or usable_id(None)
+    error = as_rag_error(exc)
+    if error is not None:
+        return _reply(
+            error.status_code, error.error_type, error.message, error.param, rid, error.headers()
+        )
+    original = unwrap(exc)
+    logger.error("request %s failed: %r", rid, original, exc_info=original)
+    return _reply(
+        500,
+        "internal_error",
+        f"internal error ({type(original).__name__}); report request id {rid} to the operator",
+        None,
+        rid,
+    )
+
+
+def validation_response(errors: Sequence[dict[str, Any]], rid: str) -> JSONResponse:
+    """400 for the first problem of a request (413 when the only problems are text over
+    the request's budget), naming the parameter and how many more problems there are."""
+    too_large = bool(errors) and all(e.get("type") == PAYLOAD_TOO_LARGE for e in errors)
+    first = next((e for e in errors if e.get("type") != PAYLOAD_TOO_LARGE), None)
+    first = first or (errors[0] if errors else None)
+    message, param = describe_validation_error(first) if first else ("invalid request", None)
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem(s))"
+    if too_large:
+        return _reply(413, PAYLOAD_TOO_LARGE, message, param, rid)
+    return _reply(400, "invalid_request_error", message, param, rid)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map validation errors to 400, RagErrors to their status, anything else to 500."""
+    """Map validation errors to 400, HTTP errors to their status (with their headers,
+    e.g. ``Allow`` on 405), RagErrors and Ray's failures to theirs, anything else to 500."""
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        message, param = (
-            describe_validation_error(errors[0]) if errors else ("invalid request", None)
-        )
-        if len(errors) > 1:
-            message += f" (and {len(errors) - 1} more problem(s))"
-        return _error(400, "invalid_request_error", message, param)
+        return validation_response(exc.errors(), request_id(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
-        return _error(exc.status_code, kind, str(exc.detail), None)
+        status = exc.status_code
+        kind = _HTTP_TYPES.get(status) or (
+            "internal_error" if status >= 500 else "invalid_request_error"
+        )
+        return _reply(status, kind, str(exc.detail), None, request_id(request), exc.headers)
 
     @app.exception_handler(RagError)
     async def _rag(request: Request, exc: RagError) -> JSONResponse:
-        return error_response(exc)
+        return error_response(exc, request_id=request_id(request))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's outermost middleware calls this, then re-raises for the server's log.
+        return error_response(exc, request_id=request_id(request))

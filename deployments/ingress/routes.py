@@ -7,7 +7,6 @@ per request; nothing here is a module global.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -16,7 +15,9 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from deployments.common.ids import content_id
+from deployments.ingress.context import request_id
 from deployments.ingress.errors import error_response
+from deployments.ingress.forward import DEADLINE_HEADER, forward
 from deployments.ingress.schemas import (
     Citation,
     DocumentsRequest,
@@ -27,6 +28,7 @@ from deployments.ingress.schemas import (
     SearchResponse,
     Usage,
 )
+from deployments.ingress.security import charge_tokens
 from deployments.types import Answer, Document, Hit, IngestResult, Retrieval
 
 
@@ -38,6 +40,7 @@ class Backends:
     supervisor: Any
     ingester: Any
     readiness: Callable[[], Awaitable[tuple[bool, dict[str, str]]]]
+    quotas: Any = None  # the Quota deployment (per-key rate limits); None: not enforced
 
 
 def backends(request: Request) -> Backends:
@@ -52,23 +55,42 @@ documents = APIRouter(tags=["documents"])
 health = APIRouter(tags=["health"])
 
 
-def _request_id(header: str | None) -> str:
-    if header and 0 < len(header) <= 128 and header.isprintable():
-        return header
-    return uuid.uuid4().hex
+# Documented in the spec; read by deployments.ingress.forward.
+Timeout = Annotated[
+    str | None,
+    Header(
+        alias=DEADLINE_HEADER,
+        description="Deadline of this request in seconds (default and maximum: the "
+        "ingress config's admission.default_deadline_s / max_deadline_s). Work still "
+        "running when it passes is cancelled.",
+    ),
+]
+RequestId = Annotated[
+    str | None,
+    Header(alias="X-Request-Id", description="Your id for this request, echoed back."),
+]
 
 
 @queries.post("/v1/query", response_model=QueryResponse)
 async def query(
     body: QueryRequest,
+    request: Request,
     to: BackendsDep,
-    x_request_id: Annotated[str | None, Header()] = None,
+    _timeout: Timeout = None,
+    _request_id: RequestId = None,
 ) -> QueryResponse | JSONResponse:
-    request_id = _request_id(x_request_id)
+    rid = request_id(request)
     try:
-        result: Answer = await to.supervisor.answer.remote(body.query, body.top_k)
+        result: Answer = await forward(
+            request,
+            "query",
+            lambda deadline, plan: to.supervisor.answer.remote(
+                body.query, body.top_k, deadline, plan
+            ),
+        )
     except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
-        return error_response(exc)
+        return error_response(exc, request_id=rid)
+    await charge_tokens(request, (result.usage or {}).get("completion_tokens"))
     return QueryResponse(
         answer=result.answer,
         citations=_citations(result.citations),
@@ -76,30 +98,40 @@ async def query(
         route=result.route,
         stages=list(result.stages),
         timings_ms=result.timings_ms,
-        request_id=request_id,
+        request_id=rid,
         cached=result.cached,
         usage=Usage(**result.usage) if result.usage else None,
+        degraded=list(result.degraded),
     )
 
 
 @queries.post("/v1/search", response_model=SearchResponse)
 async def search(
     body: SearchRequest,
+    request: Request,
     to: BackendsDep,
-    x_request_id: Annotated[str | None, Header()] = None,
+    _timeout: Timeout = None,
+    _request_id: RequestId = None,
 ) -> SearchResponse | JSONResponse:
     """The retrieval half of a query (rewrite, hybrid search, rerank): passages, no answer."""
-    request_id = _request_id(x_request_id)
+    rid = request_id(request)
     try:
-        result: Retrieval = await to.supervisor.search.remote(body.query, body.top_k)
+        result: Retrieval = await forward(
+            request,
+            "search",
+            lambda deadline, plan: to.supervisor.search.remote(
+                body.query, body.top_k, deadline, plan
+            ),
+        )
     except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
-        return error_response(exc)
+        return error_response(exc, request_id=rid)
     return SearchResponse(
         citations=_citations(result.hits),
         route=result.route,
         stages=list(result.stages),
         timings_ms=result.timings_ms,
-        request_id=request_id,
+        request_id=rid,
+        degraded=list(result.degraded),
     )
 
 
@@ -119,8 +151,13 @@ def _citations(hits: list[Hit]) -> list[Citation]:
 
 @documents.post("/v1/documents", response_model=DocumentsResponse)
 async def add_documents(
-    body: DocumentsRequest, to: BackendsDep
+    body: DocumentsRequest,
+    request: Request,
+    to: BackendsDep,
+    _timeout: Timeout = None,
+    _request_id: RequestId = None,
 ) -> DocumentsResponse | JSONResponse:
+    """Store documents, each all or nothing (a document already stored is skipped)."""
     docs = [
         Document(
             doc_id=d.id if d.id is not None else content_id(d.text),
@@ -131,9 +168,15 @@ async def add_documents(
         for d in body.documents
     ]
     try:
-        result: IngestResult = await to.ingester.ingest.remote(docs)
-    except Exception as exc:  # noqa: BLE001
-        return error_response(exc)
+        result: IngestResult = await forward(
+            request,
+            "ingest",
+            lambda _deadline, _plan: to.ingester.ingest.remote(docs),
+            stage="Ingester",
+            admit=False,
+        )
+    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
+        return error_response(exc, request_id=request_id(request))
     return DocumentsResponse(
         stored=result.stored, skipped=result.skipped, chunks=result.chunks, ids=result.ids
     )

@@ -3,19 +3,43 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from deployments.common.ids import MAX_DOC_ID_BYTES, id_problem
+from deployments.errors import PayloadTooLargeError
 
 MAX_QUERY_CHARS = 4096
 MAX_TOP_K = 50
 MAX_TITLE_CHARS = 1000
-MAX_TEXT_CHARS = 2_000_000
+MAX_REQUEST_TEXT_CHARS = 64_000
+"""Most characters of document text one ``POST /v1/documents`` may carry (all documents
+together; one document's text at most as much): ingestion runs while the request waits,
+so an admitted request must finish well within the default deadline (30 s). Sized from
+the Ingester core on SciFact abstracts, in process, on a 2-core machine: 6-16 kchars/s
+(64 k chars: 3.2-7.7 s; 100 k chars: 6.0-16.1 s, the slow end many short documents and
+a cold first call), so a full request takes at most about a quarter of the deadline and
+one queued behind another on the Ingester's lock still finishes within it. Larger
+corpora go in several requests."""
+MAX_TEXT_CHARS = MAX_REQUEST_TEXT_CHARS
 MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_DEPTH = 8
-_INT64 = (-(2**63), 2**63 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+_WHITESPACE = (  # every character str.isspace() counts, as regex class ranges
+    r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+NOT_BLANK = f"[^{_WHITESPACE}]"
+"""JSON Schema ``pattern`` (a search) of text that is not only whitespace: a character
+Python's ``str.isspace`` does not count as whitespace, spelled out so that the ECMA regex
+of a client's validator and Python's agree."""
+ID_PATTERN = f"^[^{_CONTROL}]*[^{_CONTROL}{_WHITESPACE}][^{_CONTROL}]*$"
+"""JSON Schema ``pattern`` of a document id: no control character, not only whitespace
+(see :func:`deployments.common.ids.id_problem`)."""
+TOO_LARGE = PayloadTooLargeError.error_type
+"""Type of the validation errors the ingress answers with 413 instead of 400."""
 
 
 def _encodable(value: str, name: str) -> str:
@@ -29,6 +53,33 @@ def _encodable(value: str, name: str) -> str:
             "valid Unicode text"
         ) from None
     return value
+
+
+def _integral_float(value: Any) -> Any:
+    """A float with an integral value as that int (JSON Schema counts ``13.0`` as an
+    integer); anything else unchanged, for the strict ``int`` check to judge (``13.5``,
+    ``"13"`` and ``true`` stay refused).
+
+    >>> _integral_float(13.0), _integral_float(13.5), _integral_float(True)
+    (13, 13.5, True)
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral_float)]
+"""An integer field of a request body: a JSON integer, or a number with an integral value."""
+
+
+def _too_much_text(what: str, chars: int) -> PydanticCustomError:
+    return PydanticCustomError(
+        TOO_LARGE,
+        f"{what} {chars:,} characters of text, more than the {MAX_REQUEST_TEXT_CHARS:,} one "
+        "request may carry (a request is ingested while it waits, within its deadline); "
+        f"split the text into several documents of at most {MAX_REQUEST_TEXT_CHARS:,} "
+        "characters and send them in several requests",
+    )
 
 
 def _not_blank(value: str, name: str) -> str:
@@ -50,8 +101,9 @@ def check_metadata(value: Any, path: str = "metadata", depth: int = 0) -> None:
         raise ValueError(f"{path}: nested deeper than {MAX_METADATA_DEPTH} levels")
     if isinstance(value, bool) or value is None:
         return
-    if isinstance(value, int):
-        if not _INT64[0] <= value <= _INT64[1]:
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        # JSON Schema counts 1e21 as an integer too: the store keeps neither
+        if not INT64[0] <= value <= INT64[1]:
             raise ValueError(
                 f"{path}: integer {value} is outside the 64-bit range the store keeps; send "
                 "it as a string"
@@ -77,8 +129,13 @@ class _Strict(BaseModel):
 
 
 class QueryRequest(_Strict):
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question.")
-    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, description="Passages to cite.")
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        json_schema_extra={"pattern": NOT_BLANK},
+        description="The question (not only whitespace).",
+    )
+    top_k: JsonInt = Field(default=5, ge=1, le=MAX_TOP_K, description="Passages to cite.")
 
     @field_validator("query")
     @classmethod
@@ -110,6 +167,12 @@ class Usage(BaseModel):
     completion_tokens: int | None = None
 
 
+DEGRADED = (
+    "What the graph gave up to answer within the deadline under load (e.g. "
+    "rerank_depth=10, no_rerank, extractive); empty for the full graph."
+)
+
+
 class QueryResponse(BaseModel):
     answer: str
     citations: list[Citation]
@@ -120,6 +183,7 @@ class QueryResponse(BaseModel):
     request_id: str
     cached: bool = False
     usage: Usage | None = None
+    degraded: list[str] = Field(default_factory=list, description=DEGRADED)
 
 
 class SearchResponse(BaseModel):
@@ -128,6 +192,7 @@ class SearchResponse(BaseModel):
     stages: list[str] = Field(description="The graph's nodes that ran, in order.")
     timings_ms: dict[str, float]
     request_id: str
+    degraded: list[str] = Field(default_factory=list, description=DEGRADED)
 
 
 class DocumentIn(_Strict):
@@ -135,14 +200,20 @@ class DocumentIn(_Strict):
         default=None,
         min_length=1,
         max_length=MAX_DOC_ID_BYTES,
+        json_schema_extra={"pattern": ID_PATTERN},
         description="Stable id; default: a hash of the text. Any Unicode text (a title, a "
         f"file path), at most {MAX_DOC_ID_BYTES} bytes of UTF-8, without control characters.",
     )
     title: str | None = Field(default=None, max_length=MAX_TITLE_CHARS)
-    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    text: str = Field(
+        min_length=1,
+        json_schema_extra={"maxLength": MAX_TEXT_CHARS, "pattern": NOT_BLANK},
+        description=f"The document's text (longer than {MAX_TEXT_CHARS:,} characters: 413).",
+    )
     metadata: dict[str, Any] | None = Field(
         default=None,
-        description=f"JSON object, at most {MAX_METADATA_BYTES} bytes, integers within 64 bits.",
+        description=f"JSON object, at most {MAX_METADATA_BYTES} bytes, integers within 64 bits, "
+        f"nested at most {MAX_METADATA_DEPTH} levels.",
     )
 
     @field_validator("id")
@@ -155,6 +226,8 @@ class DocumentIn(_Strict):
     @field_validator("text")
     @classmethod
     def _doc_text(cls, v: str) -> str:
+        if len(v) > MAX_TEXT_CHARS:
+            raise _too_much_text("it holds", len(v))
         return _not_blank(v, "text")
 
     @field_validator("metadata")
@@ -165,12 +238,29 @@ class DocumentIn(_Strict):
         check_metadata(v)
         size = len(json.dumps(v, ensure_ascii=False).encode("utf-8"))
         if size > MAX_METADATA_BYTES:
-            raise ValueError(f"metadata is {size} bytes as JSON, more than {MAX_METADATA_BYTES}")
+            raise PydanticCustomError(
+                TOO_LARGE,
+                f"metadata is {size:,} bytes as JSON, more than {MAX_METADATA_BYTES:,}; keep "
+                "large values in the document's text",
+            )
         return v
 
 
 class DocumentsRequest(_Strict):
-    documents: list[DocumentIn] = Field(min_length=1, max_length=256)
+    documents: list[DocumentIn] = Field(
+        min_length=1,
+        max_length=256,
+        description=f"Holding at most {MAX_REQUEST_TEXT_CHARS:,} characters of text in all "
+        "(more: 413 payload_too_large).",
+    )
+
+    @field_validator("documents")
+    @classmethod
+    def _text_budget(cls, v: list[DocumentIn]) -> list[DocumentIn]:
+        total = sum(len(d.text) for d in v)
+        if total > MAX_REQUEST_TEXT_CHARS:
+            raise _too_much_text(f"the {len(v)} documents hold", total)
+        return v
 
 
 class DocumentsResponse(BaseModel):

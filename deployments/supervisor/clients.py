@@ -6,18 +6,22 @@ from typing import Any
 
 from ray.serve.handle import DeploymentHandle
 
+from deployments.calls import call_stage
+
 
 class _Remote:
-    """Exposes ``await client.m(*args)`` for ``handle.m.remote(*args)``, per stage protocol."""
+    """Exposes ``await client.m(*args)`` for ``handle.m.remote(*args)``, per stage protocol:
+    cancelled with the caller, retried once if the replica died (:func:`call_stage`)."""
 
     def __init__(self, handle: DeploymentHandle) -> None:
         self._handle = handle
 
     def __getattr__(self, method: str):
         remote = getattr(self._handle, method).remote
+        stage = self._handle.deployment_name
 
         async def call(*args: Any) -> Any:
-            return await remote(*args)
+            return await call_stage(lambda: remote(*args), stage=stage)
 
         return call
 

@@ -11,13 +11,13 @@ from ray import serve
 
 from deployments.cache import CountingCache
 from deployments.common.generation import GenerationSettings
-from deployments.errors import ConfigError, StageUnavailableError
+from deployments.errors import ConfigError, DeadlineExceededError
 from deployments.metrics import cache_lookup_recorder
 from deployments.supervisor.clients import as_client
 from deployments.supervisor.config import SupervisorConfig
 from deployments.supervisor.generation import GeneratorClient
 from deployments.supervisor.graph import create_rag_graph
-from deployments.types import Answer, Generation, Retrieval, Rewrite
+from deployments.types import FULL_PLAN, Answer, Generation, Plan, Retrieval, Rewrite
 
 
 @serve.deployment(name="Supervisor", ray_actor_options={"num_cpus": 0.1})
@@ -25,6 +25,10 @@ class Supervisor:
     """Answers one query by running the LangGraph agent over the stage clients.
 
     Whole answers are cached per exact ``(query, top_k)`` (``supervisor.answer_cache``).
+    A query runs until its ``deadline`` (wall-clock seconds, as ``time.time()``; the
+    ingress sets it) or ``supervisor.request_timeout_s``, whichever comes first; then its
+    stage calls are cancelled. ``plan`` is the work it may spend (the ingress picks a
+    cheaper one under load); full answers are cached, degraded ones are not.
 
     Args:
         config: A :class:`SupervisorConfig` (or its dict form).
@@ -64,14 +68,16 @@ class Supervisor:
             self.cfg.answer_cache, on_lookup=cache_lookup_recorder("answer")
         )
 
-    async def answer(self, query: str, top_k: int) -> Answer:
+    async def answer(
+        self, query: str, top_k: int, deadline: float | None = None, plan: Plan = FULL_PLAN
+    ) -> Answer:
         if self._agent is None:
             raise ConfigError("this supervisor was built without a generator", param="generator")
         start = time.perf_counter()
         cached = self.answers.get((query, top_k))
         if cached is not None:
             return dataclasses.replace(cached, cached=True, timings_ms={"total": _ms(start)})
-        state = await self._run(self._agent, query, top_k)
+        state = await self._run(self._agent, query, top_k, deadline, plan)
         rewrite: Rewrite = state["rewrite"]
         generation = state["generation"]
         answer = Answer(
@@ -83,14 +89,18 @@ class Supervisor:
             sub_queries=rewrite.sub_queries,
             stages=tuple(state["stages"]),
             usage=_usage(generation),
+            degraded=plan.degraded,
         )
-        self.answers.put((query, top_k), answer)
+        if not plan.degraded:
+            self.answers.put((query, top_k), answer)
         return answer
 
-    async def search(self, query: str, top_k: int) -> Retrieval:
+    async def search(
+        self, query: str, top_k: int, deadline: float | None = None, plan: Plan = FULL_PLAN
+    ) -> Retrieval:
         """The retrieval half only: rewrite, search and rerank, no generation, no cache."""
         start = time.perf_counter()
-        state = await self._run(self._retrieval, query, top_k)
+        state = await self._run(self._retrieval, query, top_k, deadline, plan)
         rewrite: Rewrite = state["rewrite"]
         return Retrieval(
             hits=state["hits"],
@@ -98,18 +108,29 @@ class Supervisor:
             timings_ms={**state["timings_ms"], "total": _ms(start)},
             sub_queries=rewrite.sub_queries,
             stages=tuple(state["stages"]),
+            degraded=plan.degraded,
         )
 
-    async def _run(self, agent, query: str, top_k: int) -> dict[str, Any]:
-        try:
-            return await asyncio.wait_for(
-                agent.ainvoke({"query": query, "top_k": top_k, "timings_ms": {}, "stages": []}),
-                self.cfg.request_timeout_s,
+    async def _run(
+        self, agent, query: str, top_k: int, deadline: float | None, plan: Plan
+    ) -> dict[str, Any]:
+        budget = self.cfg.request_timeout_s
+        if deadline is not None:
+            budget = min(budget, deadline - time.time())
+        if budget <= 0:
+            raise DeadlineExceededError(
+                "the request's deadline passed before the supervisor started it; send a "
+                "longer X-Request-Timeout or retry when the graph is less busy"
             )
+        state = {"query": query, "top_k": top_k, "plan": plan, "timings_ms": {}, "stages": []}
+        try:
+            # On timeout wait_for cancels the agent, which cancels its stage calls.
+            return await asyncio.wait_for(agent.ainvoke(state), budget)
         except TimeoutError as exc:
-            raise StageUnavailableError(
-                f"the query took longer than supervisor.request_timeout_s="
-                f"{self.cfg.request_timeout_s}s"
+            raise DeadlineExceededError(
+                f"the query ran out of time after {budget:.1f}s (its deadline, or "
+                f"supervisor.request_timeout_s={self.cfg.request_timeout_s}s); its stage "
+                "calls were cancelled"
             ) from exc
 
     def check_health(self) -> None:

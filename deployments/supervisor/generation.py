@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Literal
 
+from deployments.calls import as_stage_error
 from deployments.common.generation import GenerationSettings
 from deployments.common.prompt import build_messages
 from deployments.errors import StageUnavailableError
@@ -19,7 +20,8 @@ class GeneratorClient:
     Args:
         handle: Handle of the ``Generator`` deployment (LLMServer or ExtractiveGenerator),
             or an in-process ExtractiveGenerator.
-        cfg: What each request asks for (model id, sampling, passage length).
+        cfg: What each request asks for (model id, sampling, passage length, the prompt's
+            token budget: lowest-ranked passages are left out of a prompt over it).
         kind: Which deployment the handle points at.
     """
 
@@ -47,20 +49,37 @@ class GeneratorClient:
 
         request = ChatCompletionRequest(
             model=self._cfg.served_model_id,
-            messages=build_messages(query, hits, max_chars=self._cfg.max_passage_chars),
+            messages=build_messages(
+                query,
+                hits,
+                max_chars=self._cfg.max_passage_chars,
+                max_prompt_tokens=self._cfg.max_prompt_tokens,
+            ),
             max_tokens=self._cfg.max_tokens,
             temperature=self._cfg.temperature,
             ignore_eos=self._cfg.ignore_eos,
             stream=False,
         )
-        async for response in self._handle.options(stream=True).chat.remote(request, None):
-            if isinstance(response, ErrorResponse):
-                raise StageUnavailableError(f"the LLM failed: {response.error.message}")
-            return Generation(
-                answer=(response.choices[0].message.content or "").strip(),
-                generator="vllm",
-                model=self._cfg.served_model_id,
-                completion_tokens=response.usage.completion_tokens if response.usage else None,
-                prompt_tokens=response.usage.prompt_tokens if response.usage else None,
-            )
+        stream = self._handle.options(stream=True).chat.remote(request, None)
+        try:
+            async for response in stream:
+                if isinstance(response, ErrorResponse):
+                    raise StageUnavailableError(f"the LLM failed: {response.error.message}")
+                return Generation(
+                    answer=(response.choices[0].message.content or "").strip(),
+                    generator="vllm",
+                    model=self._cfg.served_model_id,
+                    completion_tokens=response.usage.completion_tokens if response.usage else None,
+                    prompt_tokens=response.usage.prompt_tokens if response.usage else None,
+                )
+        except asyncio.CancelledError:
+            # The query's deadline passed or its client left: cancelling the Serve request
+            # makes the LLMServer abort the sequence in vLLM, freeing its batch slot.
+            stream.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - Ray's failures mapped, others re-raised
+            mapped = as_stage_error(exc, "Generator")
+            if mapped is exc:
+                raise
+            raise mapped from exc
         raise StageUnavailableError("the LLM returned no response")

@@ -16,8 +16,9 @@ from typing import Annotated, Literal, Protocol, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
+from deployments.common.extractive import extractive_answer
 from deployments.common.fusion import rrf_fuse
-from deployments.types import Candidate, Generation, Hit, Reranked, Rewrite
+from deployments.types import FULL_PLAN, Candidate, Generation, Hit, Plan, Reranked, Rewrite
 
 
 class RewriterClient(Protocol):
@@ -47,6 +48,7 @@ class RagState(TypedDict, total=False):
 
     query: str
     top_k: int
+    plan: Plan
     rewrite: Rewrite
     candidates: list[Hit]
     hits: list[Hit]
@@ -111,12 +113,14 @@ def create_rag_graph(
     async def rerank(state: RagState) -> dict:
         t = time.perf_counter()
         candidates, top_k = state["candidates"], state["top_k"]
-        if reranker is None or not candidates:
+        plan = state.get("plan", FULL_PLAN)
+        if reranker is None or not plan.rerank or not candidates:
             hits = candidates[:top_k]
         else:
             # The reranker gets ids and scores of the first rerank_depth candidates and
             # fetches their token vectors itself; the rest keep first-stage order.
-            head = candidates[: rerank_depth or len(candidates)]
+            depth = plan.rerank_depth or rerank_depth or len(candidates)
+            head = candidates[:depth]
             verdicts = await reranker.rerank(
                 state["rewrite"].query,
                 [Candidate(h.chunk_id, h.score) for h in head],
@@ -140,7 +144,11 @@ def create_rag_graph(
 
         async def generate(state: RagState) -> dict:
             t = time.perf_counter()
-            generation = await generator.generate(state["query"], state["hits"])
+            if state.get("plan", FULL_PLAN).extractive:
+                answer = extractive_answer(state["query"], state["hits"])
+                generation = Generation(answer=answer, generator="extractive")
+            else:
+                generation = await generator.generate(state["query"], state["hits"])
             return {
                 "generation": generation,
                 "timings_ms": {"generate": _ms(t)},

@@ -24,6 +24,7 @@ STAGES = (
     "Reranker",
     "Ingester",
     "Generator",
+    "Quota",
 )
 APPLICATION = "rag"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -119,10 +120,52 @@ def stage_panels(stage: str) -> list[dict[str, Any]]:
     ]
 
 
+def edge_panels() -> list[dict[str, Any]]:
+    """The edge's row: what admission control decided, and the error replies by code."""
+    return [
+        _panel(
+            "Edge: admission",
+            "reqps",
+            [
+                (
+                    "sum(rate(ray_rag_admission_decisions_total"
+                    '{application="$application"}[5m])) by (route, outcome)',
+                    "{{route}} {{outcome}}",
+                )
+            ],
+            "Queries served with the full graph, served degraded (a cheaper plan: shallow "
+            "rerank, or no rerank and an extractive answer) and shed (503 overloaded).",
+        ),
+        _panel(
+            "Edge: error replies",
+            "reqps",
+            [
+                (
+                    "sum(rate(ray_serve_num_http_error_requests_total"
+                    '{application="$application"}[5m])) by (error_code)',
+                    "{{error_code}}",
+                )
+            ],
+            "HTTP replies that are errors, by status: 429 and 503 are the graph protecting "
+            "itself, 504 a deadline missed, 500 a bug.",
+        ),
+    ]
+
+
 def dashboard() -> dict[str, Any]:
-    """The dashboard JSON model (Grafana schema 39), one row per stage."""
-    panels: list[dict[str, Any]] = []
-    y = 0
+    """The dashboard JSON model (Grafana schema 39): the edge's row, then one per stage."""
+    panels: list[dict[str, Any]] = [
+        {
+            "type": "row",
+            "title": "Edge",
+            "collapsed": False,
+            "panels": [],
+            "gridPos": {"h": 1, "w": 24, "x": 0, "y": 0},
+        }
+    ]
+    for x, panel in zip((0, 12), edge_panels(), strict=True):
+        panels.append(panel | {"gridPos": {"h": 7, "w": 12, "x": x, "y": 1}})
+    y = 8
     widths = (5, 5, 4, 5, 5)
     for stage in STAGES:
         panels.append(

@@ -46,6 +46,37 @@ def secret_example() -> Manifest:
     }
 
 
+#: A keys file that matches no key: the shape of the real one, which ``python -m graph.keys
+#: create --file keys.yaml ...`` writes (README, "Kubernetes").
+KEYS_PLACEHOLDER = (
+    "# Replace with the file `python -m graph.keys create` writes (hashes only).\n"
+    "keys:\n"
+    "- id: CHANGE-ME\n"
+    "  sha256: '" + "0" * 64 + "'\n"
+    "  scopes: [query]\n"
+)
+
+
+def keys_secret_example() -> Manifest:
+    """The Secret holding the API keys file, mounted read-only on every worker pod."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(p.KEYS_SECRET, "api-keys"),
+        "type": "Opaque",
+        "stringData": {p.KEYS_FILE.rsplit("/", 1)[1]: KEYS_PLACEHOLDER},
+    }
+
+
+def _keys_volume() -> dict[str, Any]:
+    # 0440 (288): root and the pod's fsGroup (the ray user's group) read; no one writes.
+    return {"name": "api-keys", "secret": {"secretName": p.KEYS_SECRET, "defaultMode": 0o440}}
+
+
+def _keys_mount() -> dict[str, Any]:
+    return {"name": "api-keys", "mountPath": p.KEYS_DIR, "readOnly": True}
+
+
 def _secret_env() -> list[dict[str, Any]]:
     def ref(key: str, optional: bool) -> dict[str, Any]:
         return {
@@ -111,6 +142,10 @@ def _worker_group(profile: Profile, group: WorkerGroup) -> dict[str, Any]:
         _requests_limits(group.cpu, group.memory, group.gpus),
     )
     container["env"] += [{"name": k, "value": v} for k, v in profile.worker_env.items()]
+    # Workers run the Ingress replicas, which read the API keys file (the head runs none).
+    container["volumeMounts"] = [_keys_mount()]
+    pod = _pod_spec(container, gpu=bool(group.gpus))
+    pod["volumes"] = [_keys_volume()]
     spec: dict[str, Any] = {
         "groupName": group.name,
         "replicas": group.min_replicas,
@@ -119,7 +154,7 @@ def _worker_group(profile: Profile, group: WorkerGroup) -> dict[str, Any]:
         "rayStartParams": {},
         "template": {
             "metadata": {"labels": _labels(group.name)},
-            "spec": _pod_spec(container, gpu=bool(group.gpus)),
+            "spec": pod,
         },
     }
     if group.ray_resources:

@@ -14,6 +14,11 @@ NAMESPACE = "rag"
 APP_LABEL = "rag-serve"
 RAYSERVICE = "rag-serve"
 SECRET = "rag-serve-secrets"
+KEYS_SECRET = "rag-serve-api-keys"
+"""Secret holding the API keys file (hashes only), made with ``python -m graph.keys``."""
+KEYS_DIR = "/etc/rag/keys"
+KEYS_FILE = f"{KEYS_DIR}/keys.yaml"
+"""Where every worker pod mounts the keys Secret (read-only); ``ingress.security.api_keys``."""
 IMAGE_REPOSITORY = "registry.example.com/rag-serve"
 """Placeholder: replace with your registry (``--image`` or kustomize ``images:``)."""
 MILVUS_URI = f"http://milvus.{NAMESPACE}.svc.cluster.local:19530"
@@ -70,8 +75,18 @@ def _cpu_stage(num_cpus: float, max_replicas: int) -> dict[str, Any]:
     }
 
 
+def _cpu_singleton(num_cpus: float) -> dict[str, Any]:
+    """A one-replica stage (the Quota) kept on CPU workers; its replica count comes from
+    serve_config.yaml and must stay 1."""
+    return {"ray_actor_options": {"num_cpus": num_cpus, "resources": {CPU_WORKER_RESOURCE: 0.01}}}
+
+
 # Every stage reaches the cluster's Milvus by URI; the graph runs no Milvus Lite there.
-_SERVER_ARGS = {"milvus": {"uri": MILVUS_URI, "lite": None}}
+# API keys are on: the Ingress reads the keys file mounted from the keys Secret.
+_SERVER_ARGS = {
+    "milvus": {"uri": MILVUS_URI, "lite": None},
+    "ingress": {"security": {"api_keys": KEYS_FILE}},
+}
 
 CPU = Profile(
     name="cpu",
@@ -93,6 +108,7 @@ CPU = Profile(
         "Retriever": _cpu_stage(1.0, 4),
         "Reranker": _cpu_stage(1.0, 4),
         "Ingester": _cpu_stage(2.0, 4),
+        "Quota": _cpu_singleton(0.1),
     },
     worker_groups=(
         WorkerGroup(
@@ -132,6 +148,7 @@ GPU = Profile(
             "ray_actor_options": {"num_cpus": 1.0, "num_gpus": 0.1},
         },
         "Generator": {"autoscaling_config": {"max_replicas": 2}},
+        "Quota": _cpu_singleton(0.1),
     },
     worker_groups=(
         WorkerGroup(

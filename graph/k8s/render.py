@@ -27,6 +27,8 @@ NOTES = {
         "# NOT applied by kustomize: fill in real values and apply once by hand, e.g.\n"
         "#   kubectl -n rag create secret generic rag-serve-secrets \\\n"
         "#     --from-literal=MILVUS_TOKEN=root:<password> --from-literal=HF_TOKEN=<token>\n"
+        "#   python -m graph.keys create --file keys.yaml --id NAME --scopes query\n"
+        "#   kubectl -n rag create secret generic rag-serve-api-keys --from-file=keys.yaml\n"
         "# Re-applying a committed placeholder would overwrite a rotated secret.\n"
     ),
 }
@@ -86,7 +88,9 @@ def generated_files() -> dict[str, str]:
     files = {
         "base/namespace.yaml": to_yaml(manifests.namespace()),
         "base/networkpolicy.yaml": to_yaml(manifests.network_policy()),
-        "base/secret.example.yaml": to_yaml(manifests.secret_example(), note=NOTES["secret"]),
+        "base/secret.example.yaml": to_yaml(
+            manifests.secret_example(), manifests.keys_secret_example(), note=NOTES["secret"]
+        ),
         "base/kustomization.yaml": to_yaml(
             KUSTOMIZATION | {"resources": ["namespace.yaml", "networkpolicy.yaml"]}
         ),

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from deployments.milvus.deployment import DEPLOYMENT_NAME as MILVUS
+from deployments.quota.config import check_quota_replicas
 from graph.config import load_config
 from graph.k8s.profiles import SERVE_PORT, Profile
 from graph.placement import check_gpu_placement
@@ -79,13 +80,15 @@ def cluster_serve_config(base: dict[str, Any], profile: Profile) -> dict[str, An
 
 
 def validate(config: dict[str, Any], profile: Profile) -> None:
-    """Serve's schema, the app config, and the GPU placement of ``profile``."""
+    """Serve's schema, the app config, the one-replica stages, and the GPU placement of
+    ``profile``."""
     from ray.serve.schema import ServeDeploySchema
 
     ServeDeploySchema.model_validate(config)
     app = config["applications"][0]
     load_config(app["args"])
     check_store_replicas(app)
+    check_quota_replicas(app)
     check_gpu_placement(app, gpus_available=profile.gpus_available)
 
 

@@ -49,6 +49,7 @@ def test_the_stages_are_the_deployments() -> None:
         "ingester",
         "ingress",
         "milvus",
+        "quota",
         "reranker",
         "retriever",
         "rewriter",

@@ -19,9 +19,9 @@ from pymilvus import MilvusClient
 
 from deployments.common.chunking import Chunker
 from deployments.common.encoders.checkpoint import packaged_model_dir
+from deployments.common.extractive import split_sentences
 from deployments.common.store.expr import field_in
 from deployments.common.store.lite import free_port
-from deployments.generator.extractive import split_sentences
 from deployments.types import Document
 from graph.serve_process import graph_process, kill, write_serve_config
 
@@ -32,7 +32,7 @@ TITLE = "Glacier survey"
 SENTENCES = [
     f"Survey note {i} records that glacier {i % 17} retreated {i % 9 + 1} metres near "
     f"station {i % 23}, where the moraine holds boulders of granite and schist."
-    for i in range(900)
+    for i in range(450)  # ~59k characters: under the 64k a request may carry
 ]
 TEXT = " ".join(SENTENCES)
 CHUNKS_COLLECTION = "rag_chunks"

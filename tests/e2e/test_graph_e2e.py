@@ -294,6 +294,7 @@ def test_milvus_going_away_is_a_503_then_serve_restarts_it(graph, ingested):
     reply = post(graph, "/v1/search", {"query": "tides", "top_k": 1})
     assert reply.status_code == 503, reply.text
     assert reply.json()["error"]["type"] == "stage_unavailable"
+    assert int(reply.headers["Retry-After"]) >= 1
     # The Milvus deployment's health check fails; Serve replaces the replica, which starts
     # a server on the same data (its write-ahead log replays): the documents are back, for
     # every replica of every stage (ten answers in a row, both Retrievers taking some).

@@ -27,6 +27,7 @@ def test_the_local_profile_runs_milvus_as_a_deployment() -> None:
         "Ingress",
         "Milvus",
         "QueryRewriter",
+        "Quota",
         "Reranker",
         "Retriever",
         "Supervisor",

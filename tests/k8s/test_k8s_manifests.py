@@ -17,6 +17,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from deployments.errors import ConfigError
+from deployments.ingress.security.keys import KeysFile
 from graph.k8s import profiles
 from graph.k8s.__main__ import main as k8s_cli
 from graph.k8s.dashboard import STAGES, dashboard
@@ -228,7 +230,7 @@ def test_cluster_shape_autoscaling_and_resources():
 
 
 def test_secret_feeds_every_ray_container_and_is_not_applied_by_kustomize():
-    (secret,) = docs(K8S_DIR / "base" / "secret.example.yaml")
+    secret, _keys = docs(K8S_DIR / "base" / "secret.example.yaml")
     assert set(secret["stringData"]) == {"MILVUS_TOKEN", "HF_TOKEN"}
     for overlay in profiles.PROFILES:
         for container in ray_containers(rayservice(overlay)):
@@ -241,6 +243,47 @@ def test_secret_feeds_every_ray_container_and_is_not_applied_by_kustomize():
             assert refs["MILVUS_TOKEN"]["optional"] is False
     (kustomization,) = docs(K8S_DIR / "base" / "kustomization.yaml")
     assert "secret.example.yaml" not in kustomization["resources"]
+
+
+def test_api_keys_are_on_and_mounted_read_only_from_their_secret():
+    _secret, keys = docs(K8S_DIR / "base" / "secret.example.yaml")
+    assert keys["metadata"]["name"] == profiles.KEYS_SECRET
+    (name, text) = keys["stringData"].popitem()
+    assert f"{profiles.KEYS_DIR}/{name}" == profiles.KEYS_FILE
+    placeholder = KeysFile.model_validate(yaml.safe_load(text))  # the real file's shape
+    assert placeholder.keys[0].sha256 == "0" * 64  # matches no key: applying it locks all out
+    for overlay in profiles.PROFILES:
+        obj = rayservice(overlay)
+        app = yaml.safe_load(obj["spec"]["serveConfigV2"])["applications"][0]
+        assert app["args"]["ingress"]["security"]["api_keys"] == profiles.KEYS_FILE
+        cluster = obj["spec"]["rayClusterConfig"]
+        for group in cluster["workerGroupSpecs"]:  # where the Ingress replicas run
+            spec = group["template"]["spec"]
+            volumes = {v["name"]: v for v in spec["volumes"]}
+            (container,) = spec["containers"]
+            (mount,) = container["volumeMounts"]
+            assert mount == {"name": "api-keys", "mountPath": profiles.KEYS_DIR, "readOnly": True}
+            secret = volumes[mount["name"]]["secret"]
+            assert secret["secretName"] == profiles.KEYS_SECRET
+            assert secret["defaultMode"] & 0o222 == 0  # nobody writes
+        ingress = next(d for d in app["deployments"] if d["name"] == "Ingress")
+        assert profiles.CPU_WORKER_RESOURCE in ingress["ray_actor_options"]["resources"]
+
+
+def test_the_quota_runs_one_replica_on_cpu_workers():
+    for overlay in profiles.PROFILES:
+        app = yaml.safe_load(rayservice(overlay)["spec"]["serveConfigV2"])["applications"][0]
+        quota = next(d for d in app["deployments"] if d["name"] == "Quota")
+        assert quota["num_replicas"] == 1 and "autoscaling_config" not in quota
+        assert profiles.CPU_WORKER_RESOURCE in quota["ray_actor_options"]["resources"]
+
+
+def test_a_scaled_quota_is_refused_when_rendering():
+    base = load_serve_config()
+    quota = next(d for d in base["applications"][0]["deployments"] if d["name"] == "Quota")
+    quota["num_replicas"] = 2
+    with pytest.raises(ConfigError, match="Quota deployment must run one replica"):
+        serve_config_v2(profiles.PROFILES["cpu"], base)
 
 
 def test_network_policy_opens_only_the_serve_port_to_everyone():
@@ -270,12 +313,14 @@ def test_pod_monitor_scrapes_the_metrics_port_of_every_ray_pod():
             assert ports["serve"] == profiles.SERVE_PORT  # KubeRay's worker readiness probe
 
 
-def test_dashboard_has_one_row_per_stage_with_ray_metric_names():
+def test_dashboard_has_the_edge_then_one_row_per_stage_with_ray_metric_names():
     board = dashboard()
     rows = [p for p in board["panels"] if p["type"] == "row"]
-    assert [r["title"] for r in rows] == list(STAGES)
+    assert [r["title"] for r in rows] == ["Edge", *STAGES]
     panels = [p for p in board["panels"] if p["type"] != "row"]
-    assert len(panels) == 5 * len(STAGES)
+    assert len(panels) == 2 + 5 * len(STAGES)
+    edge = " ".join(t["expr"] for p in panels[:2] for t in p["targets"])
+    assert "ray_rag_admission_decisions_total" in edge  # deployments.metrics' counter
     for stage in STAGES:
         titles = {p["title"] for p in panels if p["title"].startswith(f"{stage}:")}
         assert titles == {
@@ -287,7 +332,7 @@ def test_dashboard_has_one_row_per_stage_with_ray_metric_names():
     assert len(ids) == len(set(ids))
 
 
-def test_every_metric_in_the_dashboard_is_exported_by_the_installed_ray():
+def test_every_metric_in_the_dashboard_is_exported_by_the_installed_ray_or_the_graph():
     import ray
 
     ray_dir = Path(ray.__file__).parent
@@ -296,12 +341,17 @@ def test_every_metric_in_the_dashboard_is_exported_by_the_installed_ray():
         for sub in ("serve/_private", "dashboard/modules/reporter")
         for f in (ray_dir / sub).glob("*.py")
     )
+    sources += (K8S_DIR.parent / "deployments" / "metrics.py").read_text()  # rag_* counters
     exprs = [t["expr"] for p in dashboard()["panels"] for t in p.get("targets", [])]
     names = {m for e in exprs for m in re.findall(r"\bray_[a-z_]+", e)}
     assert names
     for name in sorted(names):
         base = re.sub(r"_(bucket|total|count|sum)$", "", name.removeprefix("ray_"))
-        assert f'"{base}"' in sources, f"{name}: no metric {base!r} in the installed Ray"
+        # Serve names its per-protocol metrics with an f-string (serve_num_{protocol_name}_...)
+        templated = 'f"' + base.replace("_http_", "_{protocol_name}_") + '"'
+        assert f'"{base}"' in sources or templated in sources, (
+            f"{name}: no metric {base!r} in the installed Ray"
+        )
 
 
 def test_kustomize_builds_what_the_generator_streams():

@@ -8,61 +8,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deployments.errors import InvalidRequestError, StageUnavailableError
-from deployments.ingress.api import create_api
-from deployments.ingress.routes import Backends
-from deployments.types import Answer, Hit, IngestResult, Retrieval
+from tests.deployments.ingress.fakes import FakeIngester, FakeSupervisor, fake_api, ready
 
 
-class _Method:
-    def __init__(self, fn) -> None:
-        self.fn = fn
-        self.calls: list[tuple] = []
-
-    def remote(self, *args):
-        self.calls.append(args)
-
-        async def run():
-            return self.fn(*args)
-
-        return run()
-
-
-class FakeSupervisor:
-    def __init__(self, fn=None) -> None:
-        hit = Hit("d1#0000", "d1", "T", "text one", 0.9, {"hybrid": 0.03, "rerank": 0.9})
-        self.answer = _Method(
-            fn
-            or (
-                lambda q, k: Answer(
-                    "an answer [1]",
-                    [hit],
-                    "extractive",
-                    "simple",
-                    {"rewrite": 1.0, "retrieve": 2.0, "rerank": 3.0, "generate": 4.0},
-                    stages=("rewrite", "retrieve", "rerank", "generate"),
-                )
-            )
-        )
-        self.search = _Method(
-            lambda q, k: Retrieval(
-                [hit], "comparative", {"rewrite": 1.0, "total": 5.0}, stages=("retrieve_each",)
-            )
-        )
-
-
-class FakeIngester:
-    def __init__(self, fn=None) -> None:
-        self.ingest = _Method(
-            fn or (lambda docs: IngestResult(len(docs), 0, len(docs), [d.doc_id for d in docs]))
-        )
-
-
-async def _ready():
-    return True, {"Ingress": "HEALTHY"}
-
-
-def _client(supervisor=None, ingester=None, readiness=_ready) -> TestClient:
-    return TestClient(create_api(Backends(supervisor or FakeSupervisor(), ingester, readiness)))
+def _client(supervisor=None, ingester=None, readiness=ready) -> TestClient:
+    return TestClient(fake_api(supervisor, ingester, readiness))
 
 
 @pytest.fixture
@@ -97,6 +47,7 @@ def test_query_reply_follows_the_contract(client):
         "request_id": "abc",
         "cached": False,
         "usage": None,
+        "degraded": [],
     }
     assert client.supervisor.answer.calls == [("why?", 5)]
 
@@ -154,6 +105,7 @@ def test_search_returns_passages_without_an_answer(client):
         "stages": ["retrieve_each"],
         "timings_ms": {"rewrite": 1.0, "total": 5.0},
         "request_id": reply.json()["request_id"],
+        "degraded": [],
     }
     assert client.supervisor.search.calls == [("a vs b?", 3)]
 
@@ -177,11 +129,20 @@ def test_stage_errors_keep_their_status(client):
     def fail(q, k):
         raise StageUnavailableError("the LLM failed: boom")
 
-    reply = _client(FakeSupervisor(fail)).post("/v1/query", json={"query": "q"})
+    reply = _client(FakeSupervisor(fail)).post(
+        "/v1/query", json={"query": "q"}, headers={"X-Request-Id": "req-7"}
+    )
     assert reply.status_code == 503
     assert reply.json() == {
-        "error": {"type": "stage_unavailable", "message": "the LLM failed: boom", "param": None}
+        "error": {
+            "type": "stage_unavailable",
+            "message": "the LLM failed: boom",
+            "param": None,
+            "request_id": "req-7",
+        }
     }
+    assert reply.headers["X-Request-Id"] == "req-7"
+    assert reply.headers["Retry-After"] == "2"
 
 
 def test_unexpected_errors_are_a_500_with_the_error_body(client):
@@ -231,7 +192,7 @@ def test_document_ids_may_be_any_unicode_text(client, doc_id):
         ({"text": "t", "title": "\udfff"}, "documents.0.title", "unicode string"),
         ({"text": "t", "metadata": {"k": "\ud800"}}, "documents.0.metadata", "surrogate"),
         ({"text": "t", "metadata": {"n": -(2**90)}}, "documents.0.metadata", "64-bit range"),
-        ({"text": "t", "metadata": {"k": "x" * 20000}}, "documents.0.metadata", "bytes as JSON"),
+        ({"text": "t", "metadata": {"n": 1e21}}, "documents.0.metadata", "64-bit range"),
         ({"text": "t", "metadata": {"a": [[[[[[[[[[1]]]]]]]]]]}}, "documents.0.metadata", "deeper"),
     ],
 )
@@ -272,3 +233,165 @@ def test_each_app_has_its_own_backends():
         a.post("/v1/query", json={"query": "to a"})
         b.post("/v1/query", json={"query": "to b"})
     assert first.answer.calls == [("to a", 5)] and second.answer.calls == [("to b", 5)]
+
+
+# --- Hostile input (issue 11): every error carries the request id and its headers ---
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "kind"),
+    [
+        ("post", "/v1/query", {"json": {"query": ""}}, 400, "invalid_request_error"),
+        ("get", "/v1/nothing", {}, 404, "not_found"),
+        ("get", "/v1/query", {}, 405, "method_not_allowed"),
+        (
+            "post",
+            "/v1/query",
+            {"json": {"query": "q"}, "headers": {"X-Request-Timeout": "x"}},
+            400,
+            "invalid_request_error",
+        ),
+    ],
+)
+def test_every_error_reply_carries_the_request_id(client, method, path, kwargs, status, kind):
+    headers = {**kwargs.pop("headers", {}), "X-Request-Id": "trace-1"}
+    reply = getattr(client, method)(path, headers=headers, **kwargs)
+    assert reply.status_code == status
+    assert reply.json()["error"]["type"] == kind
+    assert reply.json()["error"]["request_id"] == "trace-1"
+    assert reply.headers["X-Request-Id"] == "trace-1"
+
+
+def test_a_405_says_which_methods_the_route_allows(client):
+    reply = client.delete("/v1/documents")
+    assert reply.status_code == 405
+    assert reply.headers["Allow"] == "POST"
+
+
+def test_an_error_without_a_caller_id_gets_one_in_body_and_header(client):
+    reply = client.post("/v1/query", json={})
+    rid = reply.json()["error"]["request_id"]
+    assert len(rid) == 32 and reply.headers["X-Request-Id"] == rid
+
+
+def test_a_crash_outside_the_routes_is_a_500_without_its_traceback():
+    async def broken():
+        raise RuntimeError("secret detail /etc/passwd")
+
+    with TestClient(fake_api(readiness=broken), raise_server_exceptions=False) as c:
+        reply = c.get("/healthz", headers={"X-Request-Id": "r-500"})
+    assert reply.status_code == 500
+    error = reply.json()["error"]
+    assert error["type"] == "internal_error" and error["request_id"] == "r-500"
+    assert "RuntimeError" in error["message"] and "secret" not in reply.text
+    assert reply.headers["X-Request-Id"] == "r-500"
+
+
+def _ray_errors():
+    from ray.exceptions import ActorDiedError
+    from ray.serve._private.common import DeploymentID
+    from ray.serve.exceptions import (
+        BackPressureError,
+        DeploymentUnavailableError,
+        RequestCancelledError,
+    )
+
+    return [
+        (BackPressureError(num_queued_requests=3, max_queued_requests=2), 503, "overloaded"),
+        (DeploymentUnavailableError(DeploymentID(name="Supervisor")), 503, "stage_unavailable"),
+        (ActorDiedError(), 503, "stage_unavailable"),
+        (RequestCancelledError("r"), 504, "deadline_exceeded"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_rays_failures_become_the_graphs_errors(case):
+    from deployments.ingress.errors import error_response
+
+    exc, status, kind = _ray_errors()[case]
+    reply = error_response(exc, request_id="r9")
+    body = json.loads(reply.body)
+    assert (reply.status_code, body["error"]["type"]) == (status, kind)
+    assert body["error"]["request_id"] == "r9" and reply.headers["X-Request-Id"] == "r9"
+    assert ("retry-after" in reply.headers) == (status == 503)
+
+
+def test_a_stage_error_inside_rays_wrapping_keeps_its_status():
+    from ray.exceptions import RayTaskError
+
+    from deployments.ingress.errors import error_response
+
+    try:
+        raise InvalidRequestError("bad", param="documents")
+    except InvalidRequestError as exc:
+        wrapped = RayTaskError("ingest", "traceback", exc).as_instanceof_cause()
+    reply = error_response(wrapped, request_id="r")
+    assert reply.status_code == 400 and json.loads(reply.body)["error"]["param"] == "documents"
+
+
+@pytest.mark.parametrize("route", ["/v1/query", "/v1/search"])
+def test_an_integral_float_top_k_is_an_integer(client, route):
+    reply = client.post(route, json={"query": "q", "top_k": 13.0})
+    assert reply.status_code == 200, reply.text
+    method = client.supervisor.answer if route == "/v1/query" else client.supervisor.search
+    assert method.calls == [("q", 13)] and type(method.calls[0][1]) is int
+
+
+@pytest.mark.parametrize("top_k", [13.5, "13", True, float("1e300")])
+def test_top_k_that_is_not_an_integer_value_is_still_refused(client, top_k):
+    reply = client.post("/v1/query", json={"query": "q", "top_k": top_k})
+    assert reply.status_code == 400
+    assert reply.json()["error"]["param"] == "top_k"
+
+
+def test_one_document_over_the_text_budget_is_a_413_naming_it(client):
+    from deployments.ingress.schemas import MAX_REQUEST_TEXT_CHARS
+
+    docs = [{"text": "ok"}, {"text": "x" * (MAX_REQUEST_TEXT_CHARS + 1)}]
+    reply = client.post("/v1/documents", json={"documents": docs})
+    assert reply.status_code == 413
+    error = reply.json()["error"]
+    assert (error["type"], error["param"]) == ("payload_too_large", "documents.1.text")
+    assert f"{MAX_REQUEST_TEXT_CHARS:,}" in error["message"]
+    assert "several documents" in error["message"] and "several requests" in error["message"]
+    assert client.ingester.ingest.calls == []
+
+
+def test_documents_over_the_text_budget_together_are_a_413(client):
+    from deployments.ingress.schemas import MAX_REQUEST_TEXT_CHARS
+
+    half = MAX_REQUEST_TEXT_CHARS // 2 + 1
+    reply = client.post("/v1/documents", json={"documents": [{"text": "y" * half}] * 2})
+    assert reply.status_code == 413
+    assert reply.json()["error"]["param"] == "documents"
+    assert client.ingester.ingest.calls == []
+    exactly = client.post(
+        "/v1/documents", json={"documents": [{"text": "z" * MAX_REQUEST_TEXT_CHARS}]}
+    )
+    assert exactly.status_code == 200
+
+
+def test_a_malformed_request_is_a_400_even_with_too_much_text(client):
+    from deployments.ingress.schemas import MAX_REQUEST_TEXT_CHARS
+
+    docs = [{"text": "x" * (MAX_REQUEST_TEXT_CHARS + 1)}, {"text": "t", "id": "a\nb"}]
+    reply = client.post("/v1/documents", json={"documents": docs})
+    assert reply.status_code == 400
+    assert reply.json()["error"]["param"] == "documents.1.id"
+
+
+def test_metadata_over_its_byte_limit_is_a_413(client):
+    reply = client.post(
+        "/v1/documents", json={"documents": [{"text": "t", "metadata": {"k": "x" * 20000}}]}
+    )
+    assert reply.status_code == 413
+    error = reply.json()["error"]
+    assert error["param"] == "documents.0.metadata" and "bytes as JSON" in error["message"]
+
+
+def test_a_body_that_is_not_json_says_how_to_send_it(client):
+    reply = client.post(
+        "/v1/query", content=b'{"query": "q"}', headers={"content-type": "text/plain"}
+    )
+    assert reply.status_code == 400
+    assert "Content-Type: application/json" in reply.json()["error"]["message"]

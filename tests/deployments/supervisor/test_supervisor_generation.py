@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from deployments.common.prompt import build_messages
+from deployments.common.prompt import build_messages, fit_passages
 from deployments.errors import StageUnavailableError
 from deployments.generator.config import GeneratorConfig
 from deployments.supervisor.generation import GeneratorClient
@@ -82,6 +82,22 @@ def _response(content: str | None, completion_tokens: int | None = 7):
     return types.SimpleNamespace(choices=[types.SimpleNamespace(message=message)], usage=usage)
 
 
+class Stream:
+    """A ``DeploymentResponseGenerator`` stand-in: async-iterable and cancellable."""
+
+    def __init__(self, gen) -> None:
+        self._gen, self.cancelled = gen, False
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        return await self._gen.__anext__()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
 class ChatHandle:
     """``handle.options(stream=True).chat.remote(request, None)`` yielding ``items``."""
 
@@ -89,6 +105,7 @@ class ChatHandle:
         self.items, self.hang = items, hang
         self.options_seen: list[dict] = []
         self.requests: list = []
+        self.streams: list[Stream] = []
         self.chat = self  # options(...) returns self, so .chat.remote is self.remote
 
     def options(self, **kwargs):
@@ -98,7 +115,8 @@ class ChatHandle:
     def remote(self, request, raw_request):
         assert raw_request is None
         self.requests.append(request)
-        return self._stream()
+        self.streams.append(Stream(self._stream()))
+        return self.streams[-1]
 
     async def _stream(self):
         if self.hang:
@@ -159,6 +177,24 @@ def test_vllm_errors_become_stage_unavailable(fake_openai_models, items, match: 
 
 
 def test_vllm_timeout_names_the_setting(fake_openai_models) -> None:
-    client = _vllm_client(ChatHandle([], hang=True), request_timeout_s=0.01)
+    handle = ChatHandle([], hang=True)
+    client = _vllm_client(handle, request_timeout_s=0.01)
     with pytest.raises(StageUnavailableError, match="generator.request_timeout_s=0.01s"):
         asyncio.run(client.generate("q", HITS))
+    assert handle.streams[0].cancelled  # the Serve request is cancelled: vLLM aborts it
+
+
+def test_vllm_prompt_keeps_within_the_models_context(fake_openai_models) -> None:
+    hits = tuple(Hit(f"c{i}", f"d{i}", "", "vector " * 100, 1.0 - i / 10) for i in range(8))
+    handle = ChatHandle([_response("ok [1]", 2)])
+    cfg = GeneratorConfig(
+        model="/models/Qwen2.5-0.5B/", max_tokens=64, engine_kwargs={"max_model_len": 1024}
+    ).generation()
+    assert cfg.max_prompt_tokens == 1024 - 64 - 64
+
+    asyncio.run(GeneratorClient(handle, cfg, "vllm").generate("Where are vectors?", hits))
+
+    (req,) = handle.requests
+    kept = fit_passages("Where are vectors?", hits, max_chars=1500, max_prompt_tokens=896)
+    assert 1 <= len(kept) < len(hits)
+    assert req.messages == build_messages("Where are vectors?", kept, max_chars=1500)

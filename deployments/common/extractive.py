@@ -1,7 +1,8 @@
 """Extractive answers: the sentences of the top passages that best match the query (pure).
 
-Used when no LLM weights can be loaded. It never invents text: every sentence is
-copied from a cited passage and followed by that passage's citation number.
+Used when no LLM weights can be loaded, and by the supervisor as the cheap plan under
+load. It never invents text: every sentence is copied from a cited passage and followed
+by that passage's citation number.
 """
 
 from __future__ import annotations

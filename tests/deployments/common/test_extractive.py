@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 
-from deployments.generator.extractive import extractive_answer, split_sentences
+from deployments.common.extractive import extractive_answer, split_sentences
 from deployments.types import Hit
 
 HITS = [

@@ -1,0 +1,199 @@
+"""Admission control at the edge: serve fully, degrade, or shed, from the estimated wait.
+
+Each query costs the graph some *demand*: seconds of the graph's time it takes when it
+shares the graph with the others in flight. A reply that took ``latency`` seconds while
+the demand already in flight was ``load`` (its own being ``d``) spent ``d / (load + d)``
+of that time on itself, so ``latency * d / (load + d)`` is one observation of ``d``; with
+one plan that is Little's law, ``latency / (requests in flight + 1)``. The estimated
+latency of a new query under a plan is then ``load + d(plan)``.
+
+A query is admitted under the first plan of the ladder (full graph first, cheaper ones
+after) whose estimate fits both the latency objective and the query's own deadline. The
+objective is configured, or (default) three times the latency the route has when a
+query runs alone, as measured here: admitted queries then stay within 3x what a lone
+user sees, whatever the generator costs. When
+not even the cheapest plan fits, or ``max_in_flight`` queries are already in, it is shed:
+503 ``overloaded`` with a ``Retry-After`` that grows with the share of queries being shed,
+so a crowd of clients backs off instead of hammering the edge.
+
+Each Ingress replica keeps its own books; the demand it measures already includes the
+load other replicas put on the stages, so the estimates stay right when it scales out.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from deployments.ingress.config import AdmissionConfig
+from deployments.types import Plan
+
+_ALPHA = 0.2  # EWMA weight of the newest demand observation
+_SHED_ALPHA = 0.05  # EWMA weight of the newest admit/shed decision
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one query."""
+
+    plan: Plan | None  # None: shed
+    estimate_s: float
+    retry_after_s: float = 0.0
+
+    @property
+    def admitted(self) -> bool:
+        return self.plan is not None
+
+
+@dataclass
+class Ticket:
+    """One admitted query's place in the books; give it back with :meth:`Admission.done`."""
+
+    key: str
+    demand_s: float
+    load_s: float
+    in_flight: int
+    started: float
+
+
+def plan_ladder(cfg: AdmissionConfig) -> tuple[Plan, ...]:
+    """The plans, most work first: full; a shallow rerank; no rerank, extractive answer.
+
+    >>> [p.name for p in plan_ladder(AdmissionConfig())]
+    ['full', 'shallow', 'light']
+    >>> [p.name for p in plan_ladder(AdmissionConfig(degrade=False))]
+    ['full']
+    """
+    full = Plan()
+    if not cfg.degrade:
+        return (full,)
+    return (
+        full,
+        Plan("shallow", rerank_depth=cfg.shallow_rerank_depth),
+        Plan("light", rerank=False, extractive=True),
+    )
+
+
+class Admission:
+    """The books of one Ingress replica: demand per (route, plan), load in flight.
+
+    Args:
+        cfg: Objective, backstop and ladder settings.
+        clock: Monotonic seconds (injected by tests).
+
+    >>> books = Admission(AdmissionConfig(latency_objective_s=1.0, max_in_flight=8))
+    >>> d = books.decide("query", budget_s=30.0)
+    >>> d.plan.name, d.estimate_s  # nothing measured yet: admit, bounded by max_in_flight
+    ('full', 0.0)
+    """
+
+    def __init__(self, cfg: AdmissionConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = cfg
+        self.plans = plan_ladder(cfg)
+        self._clock = clock
+        self._demand: dict[str, float] = {}
+        self._alone: dict[str, float] = {}  # route -> latency of a full query run alone
+        self.load_s = 0.0
+        self.in_flight = 0
+        self.shed_ratio = 0.0
+
+    def demand(self, route: str, plan: Plan) -> float:
+        """Estimated demand of one query (0 until the route has been measured); a plan
+        not measured yet is priced from the full plan by its prior cost ratio."""
+        own = self._demand.get(f"{route}/{plan.name}")
+        if own is not None:
+            return own
+        full = self._demand.get(f"{route}/full", 0.0)
+        return full * self.cfg.prior_cost_ratios.get(plan.name, 1.0)
+
+    def decide(self, route: str, budget_s: float) -> Decision:
+        """Admit ``route``'s query under the first plan that fits, or shed it.
+
+        Args:
+            route: The kind of query (``query``, ``search``): each has its own demand.
+            budget_s: Seconds left before the query's deadline.
+        """
+        limit = min(self.objective_s(route), budget_s)
+        estimate = 0.0
+        if self.in_flight < self.cfg.max_in_flight:
+            for plan in self.plans:
+                estimate = self.load_s + self.demand(route, plan)
+                if estimate <= limit:
+                    self._record(shed=False)
+                    return Decision(plan, estimate)
+            if self.in_flight == 0:
+                # Idle: the estimate is a guess from older, busier times, and refusing
+                # here would leave no reply to correct it; serve the cheapest plan.
+                self._record(shed=False)
+                return Decision(self.plans[-1], estimate)
+        self._record(shed=True)
+        return Decision(None, estimate, self.retry_after_s())
+
+    def objective_s(self, route: str) -> float:
+        """The latency ``route``'s queries are admitted within: the configured objective,
+        or ``objective_factor`` x its latency alone (unbounded until measured).
+
+        >>> books = Admission(AdmissionConfig())
+        >>> books.objective_s("query")
+        inf
+        >>> books._alone["query"] = 0.1; books.objective_s("query")
+        0.30000000000000004
+        """
+        if self.cfg.latency_objective_s is not None:
+            return self.cfg.latency_objective_s
+        alone = self._alone.get(route)
+        return math.inf if alone is None else self.cfg.objective_factor * alone
+
+    def retry_after_s(self) -> float:
+        """Seconds a shed client should wait: from 1 s, growing with the shed share up to
+        ``max_retry_after_s`` (a crowd that is mostly refused spreads its retries out).
+
+        >>> books = Admission(AdmissionConfig(max_retry_after_s=30))
+        >>> books.retry_after_s()
+        1.0
+        >>> books.shed_ratio = 0.9; books.retry_after_s()
+        27.1
+        """
+        return round(1.0 + self.shed_ratio * (self.cfg.max_retry_after_s - 1.0), 3)
+
+    def start(self, route: str, plan: Plan) -> Ticket:
+        """Enter an admitted query into the books."""
+        demand = self.demand(route, plan)
+        ticket = Ticket(f"{route}/{plan.name}", demand, self.load_s, self.in_flight, self._clock())
+        self.load_s += demand
+        self.in_flight += 1
+        return ticket
+
+    def done(self, ticket: Ticket, *, measured: bool = True) -> None:
+        """Take a finished query out of the books; ``measured`` (it ran to an answer)
+        updates its plan's demand from its latency.
+
+        >>> books = Admission(AdmissionConfig())
+        >>> t = books.start("query", books.plans[0]); books._clock = lambda: t.started + 0.2
+        >>> books.done(t); round(books.demand("query", books.plans[0]), 3)
+        0.2
+        """
+        self.in_flight -= 1
+        self.load_s = max(0.0, self.load_s - ticket.demand_s) if self.in_flight else 0.0
+        if not measured:
+            return
+        latency = max(0.0, self._clock() - ticket.started)
+        if ticket.demand_s > 0:
+            share = ticket.demand_s / (ticket.load_s + ticket.demand_s)
+        else:  # nothing measured when it started: count it as one of the queries in flight
+            share = 1.0 / (ticket.in_flight + 1)
+        observed = latency * share
+        _ewma(self._demand, ticket.key, observed)
+        route, _, plan = ticket.key.partition("/")
+        if ticket.in_flight == 0 and plan == "full":
+            _ewma(self._alone, route, latency)
+
+    def _record(self, *, shed: bool) -> None:
+        self.shed_ratio += _SHED_ALPHA * ((1.0 if shed else 0.0) - self.shed_ratio)
+
+
+def _ewma(table: dict[str, float], key: str, value: float) -> None:
+    old = table.get(key)
+    table[key] = value if old is None else old + _ALPHA * (value - old)

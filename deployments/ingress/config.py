@@ -1,0 +1,95 @@
+"""Typed, strict configuration of the HTTP edge: admission control and deadlines."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from deployments.ingress.security.config import SecurityConfig
+
+
+class AdmissionConfig(BaseModel):
+    """How the Ingress admits, degrades or sheds queries (see ``deployments.ingress.admission``).
+
+    Deadlines: a query runs against ``default_deadline_s`` unless its
+    ``X-Request-Timeout`` header asks for less (or more, up to ``max_deadline_s``); every
+    stage call made for it is cancelled when the deadline passes.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_deadline_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Deadline of a query without a header."
+    )
+    max_deadline_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Longest deadline a client may ask for; keep it below Serve's "
+        "http_options.request_timeout_s so the graph's own error body answers first.",
+    )
+    latency_objective_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="Longest latency the edge admits a query into: a query whose estimated "
+        "latency under every plan exceeds it (or its deadline) is shed. None: "
+        "objective_factor times the latency the route has when it runs alone, as this "
+        "replica measures it (so an LLM on CPU and an extractive answer each get theirs).",
+    )
+    objective_factor: float = Field(
+        default=3.0,
+        ge=1.0,
+        le=100.0,
+        description="With latency_objective_s None: the objective as a multiple of the "
+        "route's latency alone (3: admitted queries stay within 3x a lone user's).",
+    )
+    max_in_flight: int = Field(
+        default=64,
+        ge=1,
+        le=100_000,
+        description="Backstop: queries one Ingress replica lets into the graph at once, "
+        "whatever the estimates say (bounds the burst before anything is measured).",
+    )
+    degrade: bool = Field(
+        default=True,
+        description="Serve a cheaper plan (shallow rerank; then no rerank and an extractive "
+        "answer) before shedding; replies say what they gave up in `degraded`.",
+    )
+    shallow_rerank_depth: int = Field(
+        default=10, ge=1, le=1000, description="Candidates the shallow plan reranks."
+    )
+    prior_cost_ratios: dict[str, float] = Field(
+        default_factory=lambda: {"shallow": 0.6, "light": 0.3},
+        description="Demand of a cheaper plan relative to the full one, used until the "
+        "plan has been measured on this replica.",
+    )
+    max_retry_after_s: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="Retry-After of a shed query when nearly every query is shed; it is 1 s "
+        "when few are.",
+    )
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> AdmissionConfig:
+        if self.default_deadline_s > self.max_deadline_s:
+            raise ValueError(
+                f"default_deadline_s={self.default_deadline_s} exceeds max_deadline_s="
+                f"{self.max_deadline_s}; lower the default or raise the maximum"
+            )
+        return self
+
+
+class IngressConfig(BaseModel):
+    """The Ingress: admission control (this module) and the edge's security policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    admission: AdmissionConfig = Field(
+        default_factory=AdmissionConfig, description="Deadlines and load shedding."
+    )
+    security: SecurityConfig = Field(
+        default_factory=SecurityConfig,
+        description="API keys and scopes, per-key quotas, body size limit, CORS.",
+    )

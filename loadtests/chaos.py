@@ -1,0 +1,311 @@
+"""Faults under load: kill one replica of each deployment in turn, then restart Milvus.
+
+    python -m loadtests.chaos --output docs/reliability/chaos.json [--clients 12]
+
+Starts the graph (``serve_config.yaml``, caches off; or ``--url`` with ``--dashboard``),
+ingests graph/sample_corpus, and keeps ``--clients`` closed-loop clients asking
+``/v1/query`` (plus one client adding a small document every second) while, one after
+the other, it SIGKILLs the process of one replica of each deployment (a crash: no
+shutdown code runs) and then the ``milvus-lite server`` process the Milvus deployment
+owns. After each fault it waits until every deployment is HEALTHY with all its replicas
+RUNNING again, then ``--settle`` seconds more, before the next.
+
+Per fault it reports the requests sent in its window, those that failed (by status and
+error type), the longest stall (the slowest request overlapping the window), requests
+that outlived their deadline, and the time until the graph was whole again. Writes the
+JSON report to ``--output`` and a markdown table beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from deployments.common.store.lite import free_port
+from graph.serve_process import running_graph, write_serve_config
+from loadtests.overload import CACHES_OFF, QUERIES, ingest_sample
+
+APP = "rag"
+REPLICA_FAULTS = (
+    "Ingress",
+    "Supervisor",
+    "QueryRewriter",
+    "Retriever",
+    "Reranker",
+    "Generator",
+    "Ingester",
+    "Quota",
+)
+DEADLINE_S = 30.0
+
+
+@dataclass
+class Reply:
+    started: float
+    finished: float
+    status: int
+    kind: str  # "query" or "ingest"
+    error: str | None = None
+
+
+def deployments(dashboard: str) -> dict[str, dict]:
+    """The app's deployments from Serve's REST API: status and replicas (state, pid)."""
+    reply = httpx.get(f"{dashboard}/api/serve/applications/", timeout=10)
+    reply.raise_for_status()
+    return reply.json()["applications"][APP]["deployments"]
+
+
+def whole(dashboard: str, expected: dict[str, int]) -> bool:
+    """Every deployment HEALTHY with at least its expected replicas RUNNING."""
+    try:
+        deps = deployments(dashboard)
+    except (httpx.HTTPError, KeyError):
+        return False
+    for name, want in expected.items():
+        dep = deps.get(name)
+        if dep is None or dep["status"] != "HEALTHY":
+            return False
+        if sum(r["state"] == "RUNNING" for r in dep["replicas"]) < want:
+            return False
+    return True
+
+
+def replica_pid(dashboard: str, deployment: str) -> int:
+    running = [r for r in deployments(dashboard)[deployment]["replicas"] if r["state"] == "RUNNING"]
+    if not running:
+        raise RuntimeError(f"no RUNNING replica of {deployment} to kill")
+    return int(running[0]["pid"])
+
+
+def milvus_server_pid(dashboard: str) -> int:
+    """The ``milvus-lite server`` child of the Milvus replica."""
+    parent = psutil.Process(replica_pid(dashboard, "Milvus"))
+    for child in parent.children(recursive=True):
+        if "milvus" in " ".join(child.cmdline()).lower():
+            return child.pid
+    raise RuntimeError("the Milvus replica has no milvus-lite server child")
+
+
+def summarize_fault(replies: list[Reply], begin: float, end: float) -> dict[str, Any]:
+    """What the clients saw while one fault was in force (``begin``..``end``).
+
+    >>> rs = [Reply(0.0, 1.0, 200, "query"), Reply(1.5, 4.0, 503, "query", "stage_unavailable"),
+    ...       Reply(2.0, 2.5, 200, "ingest"), Reply(9.0, 9.5, 200, "query")]
+    >>> s = summarize_fault(rs, 1.0, 5.0)
+    >>> s["requests"], s["failed"], s["failures"], s["longest_stall_s"]
+    (2, 1, {'503 stage_unavailable': 1}, 2.5)
+    """
+    window = [r for r in replies if begin <= r.started < end]
+    overlapping = [r for r in replies if r.started < end and r.finished > begin]
+    failures: dict[str, int] = {}
+    for r in window:
+        if r.status != 200:
+            key = f"{r.status} {r.error or ''}".strip()
+            failures[key] = failures.get(key, 0) + 1
+    return {
+        "requests": len(window),
+        "failed": sum(failures.values()),
+        "failures": failures,
+        "longest_stall_s": round(max((r.finished - r.started for r in overlapping), default=0), 2),
+        "past_deadline": sum(1 for r in window if r.finished - r.started > DEADLINE_S + 1),
+    }
+
+
+class Load:
+    """Closed-loop query clients and one ingesting client, recording every reply."""
+
+    def __init__(self, url: str, clients: int) -> None:
+        self.url, self.clients = url, clients
+        self.replies: list[Reply] = []
+        self._stop = asyncio.Event()
+
+    async def _send(self, http: httpx.AsyncClient, kind: str, path: str, body: dict) -> None:
+        started = time.time()
+        try:
+            reply = await http.post(path, json=body, headers={"X-Request-Timeout": str(DEADLINE_S)})
+            error = None
+            if reply.status_code != 200:
+                try:
+                    error = reply.json()["error"]["type"]
+                except (ValueError, KeyError, TypeError):
+                    error = reply.text[:80]
+            self.replies.append(Reply(started, time.time(), reply.status_code, kind, error))
+        except httpx.HTTPError as exc:
+            self.replies.append(Reply(started, time.time(), 0, kind, type(exc).__name__))
+
+    async def _asker(self, http: httpx.AsyncClient, n: int) -> None:
+        i = n
+        while not self._stop.is_set():
+            query = QUERIES[i % len(QUERIES)]
+            await self._send(http, "query", "/v1/query", {"query": query, "top_k": 5})
+            i += self.clients
+            await asyncio.sleep(0.1)
+
+    async def _ingester(self, http: httpx.AsyncClient) -> None:
+        i = 0
+        while not self._stop.is_set():
+            doc = {"id": f"chaos-{i}", "text": f"Chaos document {i}. It holds one sentence."}
+            await self._send(http, "ingest", "/v1/documents", {"documents": [doc]})
+            i += 1
+            await asyncio.sleep(1.0)
+
+    async def run(self) -> None:
+        limits = httpx.Limits(max_connections=self.clients + 2)
+        async with httpx.AsyncClient(
+            base_url=self.url, timeout=DEADLINE_S + 30, limits=limits
+        ) as h:
+            tasks = [self._asker(h, n) for n in range(self.clients)] + [self._ingester(h)]
+            await asyncio.gather(*tasks)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+async def inject(dashboard: str, load: Load, settle_s: float, heal_timeout_s: float) -> list:
+    """Each fault in turn, while ``load`` runs; the per-fault records."""
+    await asyncio.sleep(settle_s)  # steady state first
+    expected = {
+        name: sum(r["state"] == "RUNNING" for r in dep["replicas"])
+        for name, dep in deployments(dashboard).items()
+    }
+    faults = [(f"kill {name} replica", name) for name in REPLICA_FAULTS]
+    faults.append(("restart Milvus server", "milvus-server"))
+    records = []
+    for label, target in faults:
+        pid = (
+            milvus_server_pid(dashboard)
+            if target == "milvus-server"
+            else replica_pid(dashboard, target)
+        )
+        began = time.time()
+        os.kill(pid, signal.SIGKILL)
+        print(f"{label}: SIGKILL pid {pid}", flush=True)
+        await asyncio.sleep(1.0)  # let Serve notice before asking whether it is whole
+        healed = None
+        while time.time() - began < heal_timeout_s:
+            if await asyncio.to_thread(whole, dashboard, expected):
+                healed = time.time()
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(settle_s)
+        records.append(
+            {
+                "fault": label,
+                "pid": pid,
+                "began": began,
+                "ended": time.time(),
+                "healthy_after_s": None if healed is None else round(healed - began, 1),
+            }
+        )
+    load.stop()
+    return records
+
+
+async def chaos(url: str, dashboard: str, clients: int, settle_s: float, heal_s: float) -> dict:
+    load = Load(url, clients)
+    runner = asyncio.create_task(load.run())
+    records = await inject(dashboard, load, settle_s, heal_s)
+    await runner
+    faults = []
+    for rec in records:
+        faults.append({**rec, **summarize_fault(load.replies, rec["began"], rec["ended"])})
+    total = len(load.replies)
+    failed = sum(1 for r in load.replies if r.status != 200)
+    return {
+        "clients": clients,
+        "requests": total,
+        "failed": failed,
+        "failed_share": round(failed / total, 4) if total else None,
+        "past_deadline": sum(1 for r in load.replies if r.finished - r.started > DEADLINE_S + 1),
+        "faults": faults,
+        "verdicts": {
+            "under_1pct_failed": total > 0 and failed / total < 0.01,
+            "none_past_deadline": all(f["past_deadline"] == 0 for f in faults),
+            "healthy_within_60s": all(
+                f["healthy_after_s"] is not None and f["healthy_after_s"] <= 60 for f in faults
+            ),
+        },
+    }
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"# Chaos run: {report['clients']} clients, {len(report['faults'])} faults",
+        "",
+        f"Machine: {report['machine']}. Command: `{report['command']}`.",
+        "",
+        f"{report['requests']} requests, {report['failed']} failed "
+        f"({(report['failed_share'] or 0):.2%}), {report['past_deadline']} past their deadline.",
+        "",
+        "| fault | requests | failed | failures | longest stall s | healthy after s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in report["faults"]:
+        failures = ", ".join(f"{k}: {v}" for k, v in f["failures"].items()) or "-"
+        lines.append(
+            f"| {f['fault']} | {f['requests']} | {f['failed']} | {failures} "
+            f"| {f['longest_stall_s']} | {f['healthy_after_s']} |"
+        )
+    lines += ["", "| target | holds |", "|---|---|"]
+    lines += [f"| {k} | {'yes' if v else 'NO'} |" for k, v in report["verdicts"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.chaos",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--output", type=Path, required=True, help="JSON report path")
+    parser.add_argument("--clients", type=int, default=12, help="query clients (default 12)")
+    parser.add_argument("--settle", type=float, default=15.0, help="seconds between faults")
+    parser.add_argument("--heal-timeout", type=float, default=120.0, help="give up healing")
+    parser.add_argument("--url", default=None, help="a running graph (default: start one)")
+    parser.add_argument("--dashboard", default="http://127.0.0.1:8265")
+    args = parser.parse_args(argv)
+    run = lambda url: asyncio.run(  # noqa: E731
+        chaos(url, args.dashboard, args.clients, args.settle, args.heal_timeout)
+    )
+    if args.url:
+        report = run(args.url)
+    else:
+        with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
+            work = Path(tmp)
+            port = free_port()
+            milvus = {
+                "uri": f"http://127.0.0.1:{free_port()}",
+                "lite": {"data_dir": str(work / "milvus")},
+            }
+            config = write_serve_config(
+                work / "serve_config.yaml", port=port, args={**CACHES_OFF, "milvus": milvus}
+            )
+            with running_graph(config, port=port, log=work / "serve.log") as url:
+                ingest_sample(url)
+                report = run(url)
+    report.update(
+        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
+        command="python -m loadtests.chaos " + " ".join(argv or sys.argv[1:]),
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    args.output.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+    print(markdown(report))
+    return 0 if all(report["verdicts"].values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,270 @@
+"""The graph under a crowd: 1000 Locust users against what one machine can serve.
+
+    python -m loadtests.overload --output docs/reliability/overload.json \\
+        [--users 1000] [--run-time 120s] [--url http://127.0.0.1:8000]
+
+Steps, one after the other on this machine:
+
+1. start the graph (``serve_config.yaml``, answer and embedding caches off so a repeated
+   question costs what a new one does; or use ``--url``) and ingest graph/sample_corpus;
+2. **single user**: one closed-loop client, the latency a lone user sees;
+3. **closed loop** at 2, 4 and 8 clients: the best throughput the graph reaches with a
+   few clients that always wait for their answer (no one is shed);
+4. **crowd**: ``--users`` Locust users (loadtests/crowd_locustfile.py) that think 1-5 s
+   between questions and honour ``Retry-After`` when shed.
+
+Writes the JSON report to ``--output`` and a markdown table beside it (``.md``): admitted
+throughput and p50/p95/p99, the shares served full, degraded and shed, shed-reply p99,
+other errors and timeouts, each issue-11 target with its figure and verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deployments.common.store.lite import free_port
+from graph.client import post
+from graph.ingest import documents, find_files
+from graph.serve_process import ROOT, running_graph, write_serve_config
+from loadtests.driver import drive
+from loadtests.locust_run import parse_run_time
+from loadtests.workload import COMPLEX_QUERIES, SIMPLE_QUERIES
+
+CROWD_LOCUSTFILE = Path(__file__).with_name("crowd_locustfile.py")
+SAMPLE = ROOT / "graph" / "sample_corpus"
+CACHES_OFF: dict[str, Any] = {
+    "supervisor": {"answer_cache": {"max_entries": 0}},
+    "retriever": {"embedder": {"query_cache": {"max_entries": 0}}},
+}
+CLOSED_LOOP = (2, 4, 8)
+QUERIES = [*SIMPLE_QUERIES, *COMPLEX_QUERIES]
+ADMITTED = ("full", "degraded")
+
+
+def crowd_summary(records: list[tuple[str, float, float]], window: tuple[float, float]) -> dict:
+    """Counts, shares and latencies by outcome of the crowd's replies.
+
+    Args:
+        records: ``(outcome, latency ms, finished at)`` per reply.
+        window: The steady part of the run (all users spawned), for the throughput.
+
+    >>> s = crowd_summary([("full", 100.0, 5.0), ("shed", 3.0, 6.0), ("error", 9.0, 7.0)],
+    ...                   (4.0, 8.0))
+    >>> s["counts"], s["shares"]["shed"], s["admitted_rps"]
+    ({'full': 1, 'shed': 1, 'error': 1}, 0.333, 0.25)
+    """
+    counts: dict[str, int] = {}
+    for outcome, _, _ in records:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    total = max(len(records), 1)
+    admitted = [ms for outcome, ms, _ in records if outcome in ADMITTED]
+    shed = [ms for outcome, ms, _ in records if outcome in ("shed", "limited")]
+    begin, end = window
+    steady = sum(1 for o, _, t in records if o in ADMITTED and begin <= t <= end)
+    return {
+        "replies": len(records),
+        "counts": counts,
+        "shares": {k: round(v / total, 3) for k, v in counts.items()},
+        "admitted_rps": round(steady / (end - begin), 3) if end > begin else 0.0,
+        "admitted_ms": _percentiles(admitted),
+        "shed_ms": _percentiles(shed),
+        "other_errors": counts.get("error", 0),
+        "timeouts": counts.get("timeout", 0),
+    }
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None}
+    p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
+    return {"p50": round(float(p50), 1), "p95": round(float(p95), 1), "p99": round(float(p99), 1)}
+
+
+def verdicts(report: dict) -> dict[str, dict]:
+    """Each issue-11 target: the figure, the bound and whether it holds.
+
+    >>> v = verdicts({"single_user": {"p95_ms": 100.0}, "best_closed_loop_rps": 10.0,
+    ...   "crowd": {"counts": {"full": 9}, "admitted_ms": {"p95": 250.0},
+    ...             "shed_ms": {"p99": 20.0}, "admitted_rps": 9.5}})
+    >>> all(x["ok"] for x in v.values()), len(v)
+    (True, 4)
+    """
+    crowd = report["crowd"]
+    other = sum(n for k, n in crowd["counts"].items() if k not in (*ADMITTED, "shed", "limited"))
+    shed_p99 = crowd["shed_ms"]["p99"]
+    single = report["single_user"]["p95_ms"]
+    admitted_p95 = crowd["admitted_ms"]["p95"]
+    best = report["best_closed_loop_rps"]
+    return {
+        "only_200_429_503": {"value": other, "bound": 0, "ok": other == 0},
+        "shed_p99_under_1s": {
+            "value": shed_p99,
+            "bound": 1000.0,
+            "ok": shed_p99 is None or shed_p99 < 1000.0,
+        },
+        "admitted_p95_within_3x_single": {
+            "value": admitted_p95,
+            "bound": round(3 * single, 1),
+            "ok": admitted_p95 is not None and admitted_p95 <= 3 * single,
+        },
+        "admitted_rps_at_least_90pct_best": {
+            "value": crowd["admitted_rps"],
+            "bound": round(0.9 * best, 3),
+            "ok": crowd["admitted_rps"] >= 0.9 * best,
+        },
+    }
+
+
+def markdown(report: dict) -> str:
+    """The report as a markdown page."""
+    crowd = report["crowd"]
+    lines = [
+        f"# Overload run: {report['users']} users for {report['run_time_s']} s",
+        "",
+        f"Machine: {report['machine']}. Command: `{report['command']}`.",
+        "",
+        "| run | requests/s | p50 ms | p95 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, run in [("single user", report["single_user"]), *report["closed_loop"].items()]:
+        lines.append(
+            f"| {name} | {run['rps']} | {run['p50_ms']} | {run['p95_ms']} | {run['p99_ms']} "
+            f"| {run['errors']} |"
+        )
+    adm = crowd["admitted_ms"]
+    lines += [
+        f"| crowd, admitted | {crowd['admitted_rps']} | {adm['p50']} | {adm['p95']} "
+        f"| {adm['p99']} | {crowd['other_errors']} (+{crowd['timeouts']} timeouts) |",
+        "",
+        f"Crowd replies: {crowd['replies']}; shares: "
+        + ", ".join(f"{k} {v:.1%}" for k, v in sorted(crowd["shares"].items()))
+        + f"; shed replies p99 {crowd['shed_ms']['p99']} ms.",
+        "",
+        "| target | figure | bound | holds |",
+        "|---|---|---|---|",
+    ]
+    for name, v in report["verdicts"].items():
+        lines.append(f"| {name} | {v['value']} | {v['bound']} | {'yes' if v['ok'] else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+def ingest_sample(url: str) -> None:
+    docs = [doc for _, doc in documents(find_files([str(SAMPLE)])) if doc is not None]
+    post(url, "/v1/documents", {"documents": docs})
+
+
+def closed_loop(url: str, clients: int, requests: int) -> dict:
+    queries = [QUERIES[i % len(QUERIES)] for i in range(requests)]
+    run = asyncio.run(drive(url, "/v1/query", queries, clients=clients, top_k=5))
+    run.pop("stages_ms", None)
+    return run
+
+
+def run_crowd(url: str, users: int, spawn_rate: float, run_time_s: int, work: Path) -> dict:
+    out = work / "crowd.json"
+    command = [
+        str(Path(sys.executable).parent / "locust"),
+        "-f",
+        str(CROWD_LOCUSTFILE),
+        "--headless",
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(spawn_rate),
+        "--run-time",
+        f"{run_time_s}s",
+        "--host",
+        url,
+        "--only-summary",
+        "--csv",
+        str(work / "crowd"),
+        "--exit-code-on-error",
+        "0",
+    ]
+    began = time.time()
+    subprocess.run(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "RAG_CROWD_OUT": str(out)},
+        check=True,
+        timeout=run_time_s + 120,
+    )
+    records = json.loads(out.read_text(encoding="utf-8"))
+    ramp_end = began + users / spawn_rate
+    return crowd_summary([tuple(r) for r in records], (ramp_end, began + run_time_s))
+
+
+def measure(url: str, args: argparse.Namespace, work: Path) -> dict:
+    report: dict[str, Any] = {}
+    print("single user ...", flush=True)
+    report["single_user"] = closed_loop(url, 1, args.requests)
+    report["closed_loop"] = {}
+    for clients in CLOSED_LOOP:
+        print(f"closed loop, {clients} clients ...", flush=True)
+        report["closed_loop"][f"c{clients}"] = closed_loop(url, clients, args.requests * 2)
+    report["best_closed_loop_rps"] = max(
+        run["rps"] for run in [report["single_user"], *report["closed_loop"].values()]
+    )
+    print(f"crowd: {args.users} users for {args.run_time_s}s ...", flush=True)
+    report["crowd"] = run_crowd(url, args.users, args.spawn_rate, args.run_time_s, work)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.overload",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--output", type=Path, required=True, help="JSON report path")
+    parser.add_argument("--users", type=int, default=1000, help="crowd size (default 1000)")
+    parser.add_argument("--spawn-rate", type=float, default=50.0, help="users/s (default 50)")
+    parser.add_argument("--run-time", default="120s", help="crowd duration (default 120s)")
+    parser.add_argument("--requests", type=int, default=40, help="single-user requests")
+    parser.add_argument("--url", default=None, help="a running graph (default: start one)")
+    args = parser.parse_args(argv)
+    args.run_time_s = parse_run_time(args.run_time)
+    with tempfile.TemporaryDirectory(prefix="overload-") as tmp:
+        work = Path(tmp)
+        if args.url:
+            report = measure(args.url, args, work)
+        else:
+            port = free_port()
+            milvus = {
+                "uri": f"http://127.0.0.1:{free_port()}",
+                "lite": {"data_dir": str(work / "milvus")},
+            }
+            config = write_serve_config(
+                work / "serve_config.yaml", port=port, args={**CACHES_OFF, "milvus": milvus}
+            )
+            with running_graph(config, port=port, log=work / "serve.log") as url:
+                ingest_sample(url)
+                report = measure(url, args, work)
+    report.update(
+        users=args.users,
+        run_time_s=args.run_time_s,
+        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
+        command="python -m loadtests.overload " + " ".join(argv or sys.argv[1:]),
+    )
+    report["verdicts"] = verdicts(report)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    args.output.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
