@@ -1,10 +1,11 @@
-"""Calling another deployment: cancelled with its caller, retried once if its replica died.
+"""Calling another deployment: cancelled with its caller, sent again if its replica died.
 
 Every stage call in the graph is safe to repeat (queries have no side effects; ingestion
 upserts whole documents by id, all or nothing), so a call whose replica died mid-way is
-sent once more, to another replica if one is up. A call whose caller is cancelled (the
-request's deadline passed, or its HTTP client went away) cancels the downstream request
-too, so no stage keeps computing an answer nobody will read.
+sent again after a short pause: to a surviving replica if there is one, else (a stage of
+one replica) to the replacement Serve starts, within the request's deadline. A call whose
+caller is cancelled (the request's deadline passed, or its HTTP client went away) cancels
+the downstream request too, so no stage keeps computing an answer nobody will read.
 """
 
 from __future__ import annotations
@@ -78,14 +79,25 @@ def as_stage_error(exc: BaseException, stage: str | None = None) -> BaseExceptio
     return exc
 
 
-async def call_stage(send: Callable[[], Awaitable[T]], *, stage: str, retries: int = 1) -> T:
-    """Await ``send()`` (a ``handle.method.remote(...)`` call), retrying it when the
-    replica died; cancel the downstream request when this task is cancelled.
+RETRY_PAUSES_S = (0.2, 1.0, 2.0)
+"""Pauses before each resend of a call whose replica died: the first lets the router
+learn of the death (a survivor takes it), the later ones cover a replacement's start."""
+
+
+async def call_stage(
+    send: Callable[[], Awaitable[T]],
+    *,
+    stage: str,
+    pauses_s: tuple[float, ...] = RETRY_PAUSES_S,
+) -> T:
+    """Await ``send()`` (a ``handle.method.remote(...)`` call), sending it again when the
+    replica died; cancel the downstream request when this task is cancelled (the caller's
+    deadline bounds the retries too).
 
     Args:
         send: Makes the call; invoked again for a retry.
         stage: The callee's name, for error messages and logs.
-        retries: How many more times a call whose replica died is sent.
+        pauses_s: Pause before each resend; its length is the number of resends.
 
     Raises:
         OverloadedError / StageUnavailableError: Ray's back-pressure, a missing
@@ -102,9 +114,10 @@ async def call_stage(send: Callable[[], Awaitable[T]], *, stage: str, retries: i
                 cancel()
             raise
         except Exception as exc:  # noqa: BLE001 - classified below, re-raised otherwise
-            if attempt < retries and replica_died(exc):
+            if attempt < len(pauses_s) and replica_died(exc):
+                logger.warning("a %s replica died mid-call; sending it again: %r", stage, exc)
+                await asyncio.sleep(pauses_s[attempt])
                 attempt += 1
-                logger.warning("a %s replica died mid-call; retrying once: %r", stage, exc)
                 continue
             mapped = as_stage_error(exc, stage)
             if mapped is exc:

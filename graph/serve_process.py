@@ -35,6 +35,26 @@ class GraphStartError(RuntimeError):
     """``serve run`` exited or the graph did not become healthy; carries the log's tail."""
 
 
+def ray_auth_headers(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The header Ray's dashboard (and its Serve REST API) wants when token auth is on:
+    Ray enables it by default for a local cluster and keeps the token in
+    ``~/.ray/auth_token`` (or ``$RAY_AUTH_TOKEN_PATH``, or ``$RAY_AUTH_TOKEN`` itself).
+
+    >>> ray_auth_headers({"RAY_AUTH_TOKEN": "t0k"})
+    {'Authorization': 'Bearer t0k'}
+    >>> ray_auth_headers({"RAY_AUTH_MODE": "disabled"})
+    {}
+    """
+    env = os.environ if env is None else env
+    if env.get("RAY_AUTH_MODE", "").lower() == "disabled":
+        return {}
+    token = env.get("RAY_AUTH_TOKEN", "").strip()
+    if not token:
+        path = Path(env.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+        token = path.read_text().strip() if path.is_file() else ""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def write_serve_config(
     target: Path,
     *,

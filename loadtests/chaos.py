@@ -35,7 +35,7 @@ import httpx
 import psutil
 
 from deployments.common.store.lite import free_port
-from graph.serve_process import running_graph, write_serve_config
+from graph.serve_process import ray_auth_headers, running_graph, write_serve_config
 from loadtests.overload import CACHES_OFF, QUERIES, ingest_sample
 
 APP = "rag"
@@ -63,7 +63,9 @@ class Reply:
 
 def deployments(dashboard: str) -> dict[str, dict]:
     """The app's deployments from Serve's REST API: status and replicas (state, pid)."""
-    reply = httpx.get(f"{dashboard}/api/serve/applications/", timeout=10)
+    reply = httpx.get(
+        f"{dashboard}/api/serve/applications/", headers=ray_auth_headers(), timeout=10
+    )
     reply.raise_for_status()
     return reply.json()["applications"][APP]["deployments"]
 

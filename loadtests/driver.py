@@ -31,7 +31,8 @@ async def drive(
 
     Returns:
         :func:`~loadtests.stats.summarize` of the run plus ``stages_ms`` (mean per
-        stage) and up to five ``error_samples``.
+        stage), ``outcomes`` (replies served full, served degraded, shed with 503
+        overloaded; shed ones also count as errors) and up to five ``error_samples``.
     """
     pending: asyncio.Queue[str] = asyncio.Queue()
     for q in queries:
@@ -39,6 +40,7 @@ async def drive(
     latencies: list[float] = []
     timings: list[dict[str, float]] = []
     errors: list[str] = []
+    outcomes = {"full": 0, "degraded": 0, "shed": 0}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
     async def client(http: httpx.AsyncClient) -> None:
@@ -54,10 +56,14 @@ async def drive(
                 errors.append(f"{type(exc).__name__}: {exc}")
                 continue
             if reply.status_code != 200:
+                if reply.status_code == 503 and '"overloaded"' in reply.text:
+                    outcomes["shed"] += 1
                 errors.append(f"HTTP {reply.status_code}: {reply.text[:200]}")
                 continue
             latencies.append((time.perf_counter() - t) * 1000.0)
-            timings.append(reply.json().get("timings_ms", {}))
+            body = reply.json()
+            timings.append(body.get("timings_ms", {}))
+            outcomes["degraded" if body.get("degraded") else "full"] += 1
 
     async with httpx.AsyncClient(
         base_url=url, timeout=timeout_s, limits=limits, transport=transport
@@ -69,5 +75,6 @@ async def drive(
         "clients": clients,
         **summarize(latencies, wall, errors=len(errors)),
         "stages_ms": stage_means(timings),
+        "outcomes": outcomes,
         "error_samples": errors[:5],
     }

@@ -135,18 +135,22 @@ def markdown(report: dict) -> str:
         "",
         f"Machine: {report['machine']}. Command: `{report['command']}`.",
         "",
-        "| run | requests/s | p50 ms | p95 ms | p99 ms | errors |",
-        "|---|---|---|---|---|---|",
+        "| run | requests/s (admitted) | p50 ms | p95 ms | p99 ms | full | degraded | shed "
+        "| other errors |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, run in [("single user", report["single_user"]), *report["closed_loop"].items()]:
+        out = run.get("outcomes", {})
         lines.append(
             f"| {name} | {run['rps']} | {run['p50_ms']} | {run['p95_ms']} | {run['p99_ms']} "
-            f"| {run['errors']} |"
+            f"| {out.get('full', '-')} | {out.get('degraded', '-')} | {out.get('shed', '-')} "
+            f"| {run['errors'] - out.get('shed', 0)} |"
         )
-    adm = crowd["admitted_ms"]
+    adm, counts = crowd["admitted_ms"], crowd["counts"]
     lines += [
-        f"| crowd, admitted | {crowd['admitted_rps']} | {adm['p50']} | {adm['p95']} "
-        f"| {adm['p99']} | {crowd['other_errors']} (+{crowd['timeouts']} timeouts) |",
+        f"| crowd ({report['users']} users) | {crowd['admitted_rps']} | {adm['p50']} "
+        f"| {adm['p95']} | {adm['p99']} | {counts.get('full', 0)} | {counts.get('degraded', 0)} "
+        f"| {counts.get('shed', 0)} | {crowd['other_errors']} (+{crowd['timeouts']} timeouts) |",
         "",
         f"Crowd replies: {crowd['replies']}; shares: "
         + ", ".join(f"{k} {v:.1%}" for k, v in sorted(crowd["shares"].items()))

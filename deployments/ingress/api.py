@@ -13,9 +13,12 @@ from deployments.ingress.routes import Backends, documents, health, queries
 from deployments.ingress.security import install_security, require
 
 
-def create_api(backends: Backends, config: IngressConfig | None = None) -> FastAPI:
+def create_api(
+    backends: Backends, config: IngressConfig | None = None, *, behind_serve: bool = False
+) -> FastAPI:
     """The HTTP API over ``backends`` (handles in Serve, fakes in tests), as ``config``
-    (default: :class:`IngressConfig` defaults) sets the edge's policies.
+    (default: :class:`IngressConfig` defaults) sets the edge's policies. ``behind_serve``:
+    Serve's proxy echoes ``X-Request-Id`` itself, so the app does not.
 
     >>> async def ready(): return True, {}
     >>> sorted(r.path for r in create_api(Backends(None, None, ready)).routes
@@ -30,7 +33,7 @@ def create_api(backends: Backends, config: IngressConfig | None = None) -> FastA
     install_error_handlers(api)
     security = (config or IngressConfig()).security
     guard = install_security(api, security, backends.quotas)  # keys, body limit, CORS
-    api.add_middleware(RequestIdMiddleware)
+    api.add_middleware(RequestIdMiddleware, echo=not behind_serve)
     api.include_router(queries, dependencies=[require(guard, "query")])
     api.include_router(documents, dependencies=[require(guard, "ingest")])
     api.include_router(health)  # open, like /docs and /openapi.json: probes carry no key

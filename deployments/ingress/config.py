@@ -59,9 +59,10 @@ class AdmissionConfig(BaseModel):
         default=10, ge=1, le=1000, description="Candidates the shallow plan reranks."
     )
     prior_cost_ratios: dict[str, float] = Field(
-        default_factory=lambda: {"shallow": 0.6, "light": 0.3},
+        default_factory=lambda: {"shallow": 0.8, "light": 0.45},
         description="Demand of a cheaper plan relative to the full one, used until the "
-        "plan has been measured on this replica.",
+        "plan has been measured on this replica (defaults: p50 of /v1/search's path on "
+        "SciFact train, 179 and 97 ms vs 215 ms; docs/RELIABILITY.md).",
     )
     max_retry_after_s: float = Field(
         default=30.0,

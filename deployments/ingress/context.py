@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "x-request-id"
+_RAW = HEADER.encode("latin-1")
 MAX_ID_CHARS = 128
 
 
@@ -40,27 +41,34 @@ def request_id(request: Request) -> str:
 
 class RequestIdMiddleware:
     """Gives every HTTP request an id (``request.state.request_id``) and sends it back as
-    ``X-Request-Id``."""
+    one ``X-Request-Id`` header.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Args:
+        app: The app.
+        echo: Send the header. Behind Serve's proxy, which takes the same header from the
+            request (making one when absent) and adds it to every reply itself, this is
+            False and the app's own copies are removed, so a reply has exactly one.
+    """
+
+    def __init__(self, app: ASGIApp, echo: bool = True) -> None:
         self.app = app
+        self.echo = echo
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        raw = headers.get(HEADER.encode("latin-1"))
+        raw = headers.get(_RAW)
         rid = usable_id(raw.decode("latin-1") if raw else None)
         scope.setdefault("state", {})["request_id"] = rid
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *[(k, v) for k, v in message["headers"] if k.lower() != b"x-request-id"],
-                    (b"x-request-id", rid.encode("latin-1")),
-                ]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != _RAW]
+                if self.echo:
+                    headers.append((_RAW, rid.encode("latin-1")))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_id)

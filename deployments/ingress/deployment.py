@@ -60,7 +60,7 @@ class Ingress:
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Serve's hook for an app built at replica start: the routes get this replica's
         handles by injection."""
-        return create_api(self._backends, self._config)
+        return create_api(self._backends, self._config, behind_serve=True)
 
 
 def build_ingress_deployment(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from pydantic_core import PydanticCustomError
 
 from deployments.common.ids import MAX_DOC_ID_BYTES, id_problem
+from deployments.common.text import SEARCHABLE, searchable
 from deployments.errors import PayloadTooLargeError
 
 MAX_QUERY_CHARS = 4096
@@ -132,15 +133,21 @@ class QueryRequest(_Strict):
     query: str = Field(
         min_length=1,
         max_length=MAX_QUERY_CHARS,
-        json_schema_extra={"pattern": NOT_BLANK},
-        description="The question (not only whitespace).",
+        json_schema_extra={"pattern": SEARCHABLE},
+        description="The question: some character of it must be searchable (not only "
+        "whitespace, control, format or private-use characters).",
     )
     top_k: JsonInt = Field(default=5, ge=1, le=MAX_TOP_K, description="Passages to cite.")
 
     @field_validator("query")
     @classmethod
     def _query_text(cls, v: str) -> str:
-        return _not_blank(v, "query")
+        if not searchable(v):
+            raise ValueError(
+                f"query has nothing to search for once whitespace, control and format "
+                f"characters are removed (got {v[:40]!r}); send a question in words"
+            )
+        return v
 
 
 class SearchRequest(QueryRequest):

@@ -15,45 +15,14 @@ Example:
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
 
+from deployments.common.text import normalize
 from deployments.errors import InvalidRequestError
 from deployments.rewriter import rules
 from deployments.rewriter.config import RewriterConfig
 from deployments.types import Rewrite, Route
-
-_PUNCTUATION = str.maketrans(
-    {
-        **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4", "'"),
-        **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
-        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2212\u2043", "-"),
-        **dict.fromkeys("\u2014\u2015", " - "),  # em dash / bar separate words, not join them
-    }
-)
-_DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co"})  # control, format, surrogate, private
-
-
-def normalize(query: str) -> str:
-    r"""Canonical form of a query; case is kept (Milvus BM25 lower-cases on its own).
-
-    Applies Unicode NFKC, maps typographic quotes and dashes to ASCII, drops control and
-    format characters (zero-width spaces, BOMs, NULs), turns any whitespace into single
-    spaces and strips the ends.
-
-    Example:
-        >>> normalize("  What\u2019s \u201cRRF\u201d\u2014in\tshort?\u200b\x00 ")
-        'What\'s "RRF" - in short?'
-        >>> normalize("\uff32\uff21\uff27  pipeline\u00a0\u2013 latency")  # full-width, NBSP
-        'RAG pipeline - latency'
-    """
-    text = unicodedata.normalize("NFKC", query).translate(_PUNCTUATION)
-    text = "".join(
-        " " if ch.isspace() else "" if unicodedata.category(ch) in _DROPPED_CATEGORIES else ch
-        for ch in text
-    )
-    return " ".join(text.split())
 
 
 @lru_cache(maxsize=32)

@@ -42,17 +42,20 @@ def sender(*outcomes, delay: float = 0.0):
     return send, sent
 
 
-def test_a_call_whose_replica_died_is_sent_once_more() -> None:
-    send, sent = sender(ActorDiedError(), "answer")
-    assert asyncio.run(call_stage(send, stage="Retriever")) == "answer"
-    assert len(sent) == 2
+NO_PAUSE = (0.0, 0.0, 0.0)
 
 
-def test_a_replica_dying_twice_is_stage_unavailable() -> None:
-    send, sent = sender(ActorDiedError(), ActorDiedError(), "never")
+def test_a_call_whose_replica_died_is_sent_again() -> None:
+    send, sent = sender(ActorDiedError(), ActorDiedError(), "answer")
+    assert asyncio.run(call_stage(send, stage="Retriever", pauses_s=NO_PAUSE)) == "answer"
+    assert len(sent) == 3
+
+
+def test_replicas_dying_on_every_attempt_is_stage_unavailable() -> None:
+    send, sent = sender(*[ActorDiedError()] * 4, "never")
     with pytest.raises(StageUnavailableError, match="Retriever") as err:
-        asyncio.run(call_stage(send, stage="Retriever"))
-    assert len(sent) == 2 and err.value.headers()["Retry-After"] == "2"
+        asyncio.run(call_stage(send, stage="Retriever", pauses_s=NO_PAUSE))
+    assert len(sent) == 4 and err.value.headers()["Retry-After"] == "2"
 
 
 def test_back_pressure_is_overloaded_and_not_retried() -> None:

@@ -11,6 +11,8 @@ import time
 import httpx
 import pytest
 
+from graph.serve_process import ray_auth_headers
+
 pytestmark = pytest.mark.e2e
 
 DOC = {
@@ -21,7 +23,9 @@ DOC = {
 
 
 def replicas(graph, deployment: str) -> list[dict]:
-    reply = httpx.get(f"{graph.dashboard}/api/serve/applications/", timeout=10)
+    reply = httpx.get(
+        f"{graph.dashboard}/api/serve/applications/", headers=ray_auth_headers(), timeout=10
+    )
     reply.raise_for_status()
     deps = reply.json()["applications"]["rag"]["deployments"]
     return [r for r in deps[deployment]["replicas"] if r["state"] == "RUNNING"]
@@ -33,13 +37,14 @@ def stored(graph):
     assert reply.status_code == 200, reply.text
 
 
-async def _steady_load(url: str, stop: asyncio.Event, clients: int) -> list[int]:
-    statuses: list[int] = []
+async def _steady_load(url: str, stop: asyncio.Event, clients: int) -> list[str]:
+    statuses: list[str] = []
 
     async def client(http: httpx.AsyncClient) -> None:
         while not stop.is_set():
             reply = await http.post("/v1/search", json={"query": "What causes tides?"})
-            statuses.append(reply.status_code)
+            kind = "" if reply.status_code == 200 else f" {reply.text[:160]}"
+            statuses.append(f"{reply.status_code}{kind}")
 
     async with httpx.AsyncClient(base_url=url, timeout=120) as http:
         await asyncio.gather(*(client(http) for _ in range(clients)))
@@ -52,7 +57,7 @@ def test_a_replica_killed_under_load_costs_no_request(graph, stored, deployment)
     its replacement), so every client still gets its 200; Serve replaces the replica."""
     victim = replicas(graph, deployment)[0]
 
-    async def run() -> list[int]:
+    async def run() -> list[str]:
         stop = asyncio.Event()
         load = asyncio.create_task(_steady_load(graph.url, stop, clients=4))
         await asyncio.sleep(3)
@@ -63,7 +68,7 @@ def test_a_replica_killed_under_load_costs_no_request(graph, stored, deployment)
 
     statuses = asyncio.run(run())
     assert len(statuses) > 10
-    assert statuses.count(200) == len(statuses), sorted(set(statuses))
+    assert statuses.count("200") == len(statuses), sorted(set(statuses))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         pids = {r["pid"] for r in replicas(graph, deployment)}

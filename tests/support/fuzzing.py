@@ -53,6 +53,8 @@ def fuzz_config(
                 for path in no_coverage
             ],
             "seed": SEED,
+            # A slow reply fails max_response_time (with its time) rather than timing out.
+            "request-timeout": max_response_time_s + 15,
             "generation": {
                 "max-examples": max_examples,
                 "deterministic": True,

@@ -98,3 +98,15 @@ def test_once_measured_a_crowd_gets_cheaper_plans_before_being_shed() -> None:
     assert [] in served  # some full
     assert any(d for d in served)  # some degraded, marked in the reply
     assert any(r.status_code == 503 for r in replies)  # the rest shed
+
+
+def test_behind_serve_the_app_leaves_the_request_id_header_to_serves_proxy() -> None:
+    from fastapi.testclient import TestClient
+
+    cfg = IngressConfig()
+    for behind, expected in ((False, ["r-1"]), (True, [])):
+        api = create_api(Backends(SlowSupervisor(0.0), None, _ready), cfg, behind_serve=behind)
+        with TestClient(api) as client:
+            for body in ({"query": "q"}, {"query": 3}):  # a reply and an error reply
+                reply = client.post("/v1/query", json=body, headers={"X-Request-Id": "r-1"})
+                assert reply.headers.get_list("x-request-id") == expected

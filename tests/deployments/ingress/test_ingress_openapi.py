@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from deployments.common.text import SEARCHABLE
 from deployments.ingress.config import AdmissionConfig, IngressConfig
 from deployments.ingress.schemas import ID_PATTERN, MAX_REQUEST_TEXT_CHARS, NOT_BLANK
 from tests.deployments.ingress.fakes import fake_api
@@ -62,7 +63,7 @@ def test_request_fields_say_what_the_server_accepts(spec):
     schemas = spec["components"]["schemas"]
     top_k = schemas["QueryRequest"]["properties"]["top_k"]
     assert top_k["type"] == "integer" and (top_k["minimum"], top_k["maximum"]) == (1, 50)
-    assert schemas["QueryRequest"]["properties"]["query"]["pattern"] == NOT_BLANK
+    assert schemas["QueryRequest"]["properties"]["query"]["pattern"] == SEARCHABLE
     text = schemas["DocumentIn"]["properties"]["text"]
     assert (text["maxLength"], text["pattern"]) == (MAX_REQUEST_TEXT_CHARS, NOT_BLANK)
     assert schemas["DocumentIn"]["properties"]["id"]["pattern"] == ID_PATTERN  # null: no pattern
