@@ -56,8 +56,11 @@ from loadtests.report import markdown, ratios
 from loadtests.spec import BenchSpec
 from loadtests.workload import COMPLEX_QUERIES, SIMPLE_QUERIES
 
-#: The graph runs turn both caches off, so a repeated query costs what a new one does.
+#: The graph runs turn both caches off, so a repeated query costs what a new one does, and
+#: admission control's shedding and degrading off, so every level measures the full graph's
+#: capacity (the overload behaviour is loadtests.overload's subject).
 CACHES_OFF: dict[str, Any] = {
+    "ingress": {"admission": {"latency_objective_s": 3600, "degrade": False}},
     "supervisor": {"answer_cache": {"max_entries": 0}},
     "retriever": {"embedder": {"query_cache": {"max_entries": 0}}},
 }

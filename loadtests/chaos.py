@@ -3,12 +3,12 @@
     python -m loadtests.chaos --output docs/reliability/chaos.json [--clients 12]
 
 Starts the graph (``serve_config.yaml``, caches off; or ``--url`` with ``--dashboard``),
-ingests graph/sample_corpus, and keeps ``--clients`` closed-loop clients asking
-``/v1/query`` (plus one client adding a small document every second) while, one after
-the other, it SIGKILLs the process of one replica of each deployment (a crash: no
-shutdown code runs) and then the ``milvus-lite server`` process the Milvus deployment
+ingests graph/sample_corpus, and keeps ``--clients`` clients asking ``/v1/query``
+(``--think`` seconds apart; plus one client adding a small document every second) while,
+one after the other, it SIGKILLs the process of one replica of each deployment (a crash:
+no shutdown code runs) and then the ``milvus-lite server`` process the Milvus deployment
 owns. After each fault it waits until every deployment is HEALTHY with all its replicas
-RUNNING again, then ``--settle`` seconds more, before the next.
+RUNNING again and a search succeeds, then ``--settle`` seconds more, before the next.
 
 Per fault it reports the requests sent in its window, those that failed (by status and
 error type), the longest stall (the slowest request overlapping the window), requests
@@ -34,9 +34,8 @@ from typing import Any
 import httpx
 import psutil
 
-from deployments.common.store.lite import free_port
-from graph.serve_process import ray_auth_headers, running_graph, write_serve_config
-from loadtests.overload import CACHES_OFF, QUERIES, ingest_sample
+from graph.serve_process import ray_auth_headers
+from loadtests.overload import QUERIES, sample_graph
 
 APP = "rag"
 REPLICA_FAULTS = (
@@ -56,9 +55,10 @@ DEADLINE_S = 30.0
 class Reply:
     started: float
     finished: float
-    status: int
+    status: int  # of the last attempt
     kind: str  # "query" or "ingest"
     error: str | None = None
+    refusals: tuple[str, ...] = ()  # 429/503 answers the client waited out and retried
 
 
 def deployments(dashboard: str) -> dict[str, dict]:
@@ -113,40 +113,67 @@ def summarize_fault(replies: list[Reply], begin: float, end: float) -> dict[str,
     window = [r for r in replies if begin <= r.started < end]
     overlapping = [r for r in replies if r.started < end and r.finished > begin]
     failures: dict[str, int] = {}
+    refused: dict[str, int] = {}
     for r in window:
         if r.status != 200:
             key = f"{r.status} {r.error or ''}".strip()
             failures[key] = failures.get(key, 0) + 1
+        for refusal in r.refusals:
+            refused[refusal] = refused.get(refusal, 0) + 1
     return {
         "requests": len(window),
         "failed": sum(failures.values()),
         "failures": failures,
+        "refusals_waited_out": refused,
         "longest_stall_s": round(max((r.finished - r.started for r in overlapping), default=0), 2),
         "past_deadline": sum(1 for r in window if r.finished - r.started > DEADLINE_S + 1),
     }
 
 
+def _error_type(reply: httpx.Response) -> str:
+    try:
+        return reply.json()["error"]["type"]
+    except (ValueError, KeyError, TypeError):
+        return reply.text[:80]
+
+
 class Load:
     """Closed-loop query clients and one ingesting client, recording every reply."""
 
-    def __init__(self, url: str, clients: int) -> None:
-        self.url, self.clients = url, clients
+    def __init__(self, url: str, clients: int, think_s: float) -> None:
+        self.url, self.clients, self.think_s = url, clients, think_s
         self.replies: list[Reply] = []
         self._stop = asyncio.Event()
 
     async def _send(self, http: httpx.AsyncClient, kind: str, path: str, body: dict) -> None:
+        """One request as a well-behaved client sends it: a 429 or 503 is waited out for
+        its ``Retry-After`` and sent again while the request's own deadline allows (the
+        OpenAI SDK does the same, up to twice by default); it fails if its last answer is
+        not a 200."""
         started = time.time()
-        try:
-            reply = await http.post(path, json=body, headers={"X-Request-Timeout": str(DEADLINE_S)})
-            error = None
-            if reply.status_code != 200:
-                try:
-                    error = reply.json()["error"]["type"]
-                except (ValueError, KeyError, TypeError):
-                    error = reply.text[:80]
-            self.replies.append(Reply(started, time.time(), reply.status_code, kind, error))
-        except httpx.HTTPError as exc:
-            self.replies.append(Reply(started, time.time(), 0, kind, type(exc).__name__))
+        refusals: list[str] = []
+        while True:
+            left = DEADLINE_S - (time.time() - started)
+            try:
+                reply = await http.post(
+                    path, json=body, headers={"X-Request-Timeout": f"{max(left, 0.1):.3f}"}
+                )
+            except httpx.HTTPError as exc:
+                self.replies.append(
+                    Reply(started, time.time(), 0, kind, type(exc).__name__, tuple(refusals))
+                )
+                return
+            error = None if reply.status_code == 200 else _error_type(reply)
+            wait = float(reply.headers.get("Retry-After") or 1)
+            left = DEADLINE_S - (time.time() - started)
+            if reply.status_code in (429, 503) and wait < left:
+                refusals.append(f"{reply.status_code} {error}")
+                await asyncio.sleep(wait)
+                continue
+            self.replies.append(
+                Reply(started, time.time(), reply.status_code, kind, error, tuple(refusals))
+            )
+            return
 
     async def _asker(self, http: httpx.AsyncClient, n: int) -> None:
         i = n
@@ -154,7 +181,7 @@ class Load:
             query = QUERIES[i % len(QUERIES)]
             await self._send(http, "query", "/v1/query", {"query": query, "top_k": 5})
             i += self.clients
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(self.think_s)
 
     async def _ingester(self, http: httpx.AsyncClient) -> None:
         i = 0
@@ -174,6 +201,15 @@ class Load:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def answers(url: str) -> bool:
+    """Whether a search succeeds now (the graph is whole for a user, not only for Serve)."""
+    try:
+        reply = httpx.post(f"{url}/v1/search", json={"query": "tides"}, timeout=10)
+    except httpx.HTTPError:
+        return False
+    return reply.status_code == 200
 
 
 async def inject(dashboard: str, load: Load, settle_s: float, heal_timeout_s: float) -> list:
@@ -198,7 +234,8 @@ async def inject(dashboard: str, load: Load, settle_s: float, heal_timeout_s: fl
         await asyncio.sleep(1.0)  # let Serve notice before asking whether it is whole
         healed = None
         while time.time() - began < heal_timeout_s:
-            if await asyncio.to_thread(whole, dashboard, expected):
+            healthy = await asyncio.to_thread(whole, dashboard, expected)
+            if healthy and await asyncio.to_thread(answers, load.url):
                 healed = time.time()
                 break
             await asyncio.sleep(0.5)
@@ -216,8 +253,10 @@ async def inject(dashboard: str, load: Load, settle_s: float, heal_timeout_s: fl
     return records
 
 
-async def chaos(url: str, dashboard: str, clients: int, settle_s: float, heal_s: float) -> dict:
-    load = Load(url, clients)
+async def chaos(
+    url: str, dashboard: str, clients: int, settle_s: float, heal_s: float, think_s: float
+) -> dict:
+    load = Load(url, clients, think_s)
     runner = asyncio.create_task(load.run())
     records = await inject(dashboard, load, settle_s, heal_s)
     await runner
@@ -228,6 +267,7 @@ async def chaos(url: str, dashboard: str, clients: int, settle_s: float, heal_s:
     failed = sum(1 for r in load.replies if r.status != 200)
     return {
         "clients": clients,
+        "think_s": think_s,
         "requests": total,
         "failed": failed,
         "failed_share": round(failed / total, 4) if total else None,
@@ -245,20 +285,27 @@ async def chaos(url: str, dashboard: str, clients: int, settle_s: float, heal_s:
 
 def markdown(report: dict) -> str:
     lines = [
-        f"# Chaos run: {report['clients']} clients, {len(report['faults'])} faults",
+        f"# Chaos run: {report['clients']} clients ({report['think_s']} s between queries), "
+        f"{len(report['faults'])} faults",
         "",
         f"Machine: {report['machine']}. Command: `{report['command']}`.",
         "",
         f"{report['requests']} requests, {report['failed']} failed "
-        f"({(report['failed_share'] or 0):.2%}), {report['past_deadline']} past their deadline.",
+        f"({(report['failed_share'] or 0):.2%}), {report['past_deadline']} past their deadline. "
+        "A client waits out a 429/503 for its Retry-After and sends the request again while "
+        "its 30 s deadline allows (the OpenAI SDK retries the same way, twice by default); a "
+        "request fails when its last answer is not a 200. The refusals waited out are "
+        "counted apart.",
         "",
-        "| fault | requests | failed | failures | longest stall s | healthy after s |",
-        "|---|---|---|---|---|---|",
+        "| fault | requests | failed | failures | 429/503 waited out | longest stall s "
+        "| healthy after s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for f in report["faults"]:
         failures = ", ".join(f"{k}: {v}" for k, v in f["failures"].items()) or "-"
+        refused = ", ".join(f"{k}: {v}" for k, v in f["refusals_waited_out"].items()) or "-"
         lines.append(
-            f"| {f['fault']} | {f['requests']} | {f['failed']} | {failures} "
+            f"| {f['fault']} | {f['requests']} | {f['failed']} | {failures} | {refused} "
             f"| {f['longest_stall_s']} | {f['healthy_after_s']} |"
         )
     lines += ["", "| target | holds |", "|---|---|"]
@@ -274,29 +321,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, required=True, help="JSON report path")
     parser.add_argument("--clients", type=int, default=12, help="query clients (default 12)")
+    parser.add_argument(
+        "--think", type=float, default=1.0, help="seconds a client waits between queries"
+    )
     parser.add_argument("--settle", type=float, default=15.0, help="seconds between faults")
     parser.add_argument("--heal-timeout", type=float, default=120.0, help="give up healing")
     parser.add_argument("--url", default=None, help="a running graph (default: start one)")
     parser.add_argument("--dashboard", default="http://127.0.0.1:8265")
     args = parser.parse_args(argv)
     run = lambda url: asyncio.run(  # noqa: E731
-        chaos(url, args.dashboard, args.clients, args.settle, args.heal_timeout)
+        chaos(url, args.dashboard, args.clients, args.settle, args.heal_timeout, args.think)
     )
     if args.url:
         report = run(args.url)
     else:
         with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
-            work = Path(tmp)
-            port = free_port()
-            milvus = {
-                "uri": f"http://127.0.0.1:{free_port()}",
-                "lite": {"data_dir": str(work / "milvus")},
-            }
-            config = write_serve_config(
-                work / "serve_config.yaml", port=port, args={**CACHES_OFF, "milvus": milvus}
-            )
-            with running_graph(config, port=port, log=work / "serve.log") as url:
-                ingest_sample(url)
+            with sample_graph(Path(tmp)) as url:
                 report = run(url)
     report.update(
         machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",

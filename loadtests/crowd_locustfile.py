@@ -27,7 +27,7 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from loadtests.workload import pick_query  # noqa: E402 - needs the sys.path entry above
+from loadtests.workload import outcome_of, pick_query  # noqa: E402 - needs sys.path above
 
 THINK = (
     float(os.environ.get("RAG_CROWD_THINK_MIN", "1")),
@@ -35,26 +35,8 @@ THINK = (
 )
 TIMEOUT_S = float(os.environ.get("RAG_CROWD_TIMEOUT_S", "60"))
 OUT = os.environ.get("RAG_CROWD_OUT")
-RECORDS: list[tuple[str, float, float]] = []  # (outcome, latency ms, finished at)
-
-
-def outcome_of(status: int, body: object) -> str:
-    """The outcome a reply counts as."""
-    if status == 200:
-        degraded = isinstance(body, dict) and body.get("degraded")
-        return "degraded" if degraded else "full"
-    if status == 503 and _error_type(body) == "overloaded":
-        return "shed"
-    if status == 429:
-        return "limited"
-    return "timeout" if status == 0 else "error"
-
-
-def _error_type(body: object) -> str | None:
-    try:
-        return body["error"]["type"]  # type: ignore[index]
-    except (KeyError, TypeError):
-        return None
+# (outcome, latency ms at the client, finished at, the Supervisor's own total ms or None)
+RECORDS: list[tuple[str, float, float, float | None]] = []
 
 
 class CrowdUser(HttpUser):
@@ -82,7 +64,8 @@ class CrowdUser(HttpUser):
             except ValueError:
                 body = None
             outcome = outcome_of(response.status_code, body)
-            RECORDS.append((outcome, response.request_meta["response_time"], time.time()))
+            inside = body.get("timings_ms", {}).get("total") if isinstance(body, dict) else None
+            RECORDS.append((outcome, response.request_meta["response_time"], time.time(), inside))
             response.request_meta["name"] = f"/v1/query {outcome}"
             if outcome in ("shed", "limited"):
                 retry_after = float(response.headers.get("Retry-After") or 1)

@@ -216,9 +216,16 @@ def check_health(host: str, *, timeout_s: float = 10.0) -> None:
 
 
 def locust_command(
-    *, host: str, users: int, spawn_rate: float, run_time_s: int, out_dir: Path
+    *,
+    host: str,
+    users: int,
+    spawn_rate: float,
+    run_time_s: int,
+    out_dir: Path,
+    locustfile: Path = LOCUSTFILE,
 ) -> list[str]:
-    """The headless Locust command line.
+    """The headless Locust command line (``locustfile``: this project's users by default;
+    ``loadtests.overload`` runs the crowd's).
 
     ``--exit-code-on-error 0`` keeps Locust's exit code for its own failures; request
     failures are judged afterwards against ``--max-failure-ratio``.
@@ -226,7 +233,7 @@ def locust_command(
     return [
         str(Path(sys.executable).parent / "locust"),
         "-f",
-        str(LOCUSTFILE),
+        str(locustfile),
         "--headless",
         "--users",
         str(users),

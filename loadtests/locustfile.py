@@ -2,8 +2,11 @@
 
 - :class:`QueryUser` (weight 10) posts ``/v1/query`` with a mix of simple and complex
   (multi-part or comparative) questions about ``graph/sample_corpus``; the requests are named
-  ``/v1/query simple`` and ``/v1/query complex`` so Locust reports them separately. A reply
-  that is not a 200 or cites nothing is a failure.
+  ``/v1/query simple`` and ``/v1/query complex`` so Locust reports them separately. A shed
+  (503 ``overloaded``) or rate-limited (429) reply is the graph protecting itself: it is
+  reported as ``/v1/query shed`` or ``/v1/query limited``, not as a failure, and the user
+  waits its ``Retry-After``. Any other reply that is not a 200 or cites nothing is a
+  failure.
 - :class:`IngestUser` (weight 1) posts small batches of generated documents to
   ``/v1/documents``; every id starts with ``loadtest-<run token>-`` (see
   :func:`loadtests.workload.make_documents`). A reply whose ``stored + skipped`` differs from
@@ -41,6 +44,7 @@ from loadtests.workload import (  # noqa: E402 - needs the sys.path entry above
     check_run_token,
     make_documents,
     new_run_token,
+    outcome_of,
     pick_query,
     settings_from_env,
 )
@@ -70,13 +74,20 @@ def _error_message(response) -> str:
 
 
 class _LoadTestUser(HttpUser):
-    """What both users share: the configured pause between tasks and a random source."""
+    """What both users share: the configured pause between tasks (or the Retry-After of a
+    shed or rate-limited reply, which is waited out) and a random source."""
 
     abstract = True
-    wait_time = between(SETTINGS.wait_min_s, SETTINGS.wait_max_s)
+    _between = between(SETTINGS.wait_min_s, SETTINGS.wait_max_s)
+    pause = 0.0  # the Retry-After to wait before the next task, when one was given
 
     def on_start(self) -> None:
         self.rng = random.Random()
+        self.pause = 0.0
+
+    def wait_time(self) -> float:
+        pause, self.pause = self.pause, 0.0
+        return pause or self._between(self)
 
 
 class QueryUser(_LoadTestUser):
@@ -96,6 +107,18 @@ class QueryUser(_LoadTestUser):
             timeout=SETTINGS.timeout_s,
             catch_response=True,
         ) as response:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            outcome = outcome_of(response.status_code, body)
+            if outcome in ("shed", "limited"):
+                # The graph protecting itself: reported as its own request name, not a
+                # failure; the user waits the Retry-After it was given.
+                response.request_meta["name"] = f"/v1/query {outcome}"
+                self.pause = float(response.headers.get("Retry-After") or 1)
+                response.success()
+                return
             if response.status_code != 200:
                 response.failure(_error_message(response))
                 return

@@ -25,10 +25,13 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +42,7 @@ from graph.client import post
 from graph.ingest import documents, find_files
 from graph.serve_process import ROOT, running_graph, write_serve_config
 from loadtests.driver import drive
-from loadtests.locust_run import parse_run_time
+from loadtests.locust_run import locust_command, parse_run_time
 from loadtests.workload import COMPLEX_QUERIES, SIMPLE_QUERIES
 
 CROWD_LOCUSTFILE = Path(__file__).with_name("crowd_locustfile.py")
@@ -51,13 +54,16 @@ CACHES_OFF: dict[str, Any] = {
 CLOSED_LOOP = (2, 4, 8)
 QUERIES = [*SIMPLE_QUERIES, *COMPLEX_QUERIES]
 ADMITTED = ("full", "degraded")
+SETTLE_S = 10.0
+"""After the ramp, seconds the crowd's back-off takes to settle (Retry-After is steered
+once a second); ``admitted_settled_ms`` counts replies after that."""
 
 
-def crowd_summary(records: list[tuple[str, float, float]], window: tuple[float, float]) -> dict:
+def crowd_summary(records: list[tuple], window: tuple[float, float]) -> dict:
     """Counts, shares and latencies by outcome of the crowd's replies.
 
     Args:
-        records: ``(outcome, latency ms, finished at)`` per reply.
+        records: ``(outcome, latency ms, finished at[, Supervisor's total ms])`` per reply.
         window: The steady part of the run (all users spawned), for the throughput.
 
     >>> s = crowd_summary([("full", 100.0, 5.0), ("shed", 3.0, 6.0), ("error", 9.0, 7.0)],
@@ -66,23 +72,52 @@ def crowd_summary(records: list[tuple[str, float, float]], window: tuple[float, 
     ({'full': 1, 'shed': 1, 'error': 1}, 0.333, 0.25)
     """
     counts: dict[str, int] = {}
-    for outcome, _, _ in records:
+    for outcome, *_ in records:
         counts[outcome] = counts.get(outcome, 0) + 1
     total = max(len(records), 1)
-    admitted = [ms for outcome, ms, _ in records if outcome in ADMITTED]
-    shed = [ms for outcome, ms, _ in records if outcome in ("shed", "limited")]
+    admitted = [r[1] for r in records if r[0] in ADMITTED]
+    inside = [r[3] for r in records if r[0] in ADMITTED and len(r) > 3 and r[3] is not None]
+    shed = [r[1] for r in records if r[0] in ("shed", "limited")]
     begin, end = window
-    steady = sum(1 for o, _, t in records if o in ADMITTED and begin <= t <= end)
+    steady = sum(1 for r in records if r[0] in ADMITTED and begin <= r[2] <= end)
+    settled = [r[1] for r in records if r[0] in ADMITTED and begin + SETTLE_S <= r[2] <= end]
     return {
         "replies": len(records),
         "counts": counts,
         "shares": {k: round(v / total, 3) for k, v in counts.items()},
         "admitted_rps": round(steady / (end - begin), 3) if end > begin else 0.0,
         "admitted_ms": _percentiles(admitted),
+        "admitted_settled_ms": _percentiles(settled),
+        # the same replies as the Supervisor timed them: the rest of the client's latency
+        # is spent in front of the graph (HTTP proxy, Ingress)
+        "admitted_supervisor_ms": _percentiles(inside),
         "shed_ms": _percentiles(shed),
         "other_errors": counts.get("error", 0),
         "timeouts": counts.get("timeout", 0),
     }
+
+
+def timeline(records: list[tuple], began: float, step_s: float = 10.0) -> list:
+    """Per ``step_s`` window of the run: replies by outcome and the admitted p95.
+
+    >>> rows = timeline([("full", 100.0, 1.0), ("shed", 3.0, 2.0), ("full", 300.0, 12.0)], 0.0)
+    >>> rows[0]
+    {'t_s': 0, 'full': 1, 'shed': 1, 'admitted_p95_ms': 100.0}
+    >>> rows[1]
+    {'t_s': 10, 'full': 1, 'admitted_p95_ms': 300.0}
+    """
+    windows: dict[int, list[tuple[str, float]]] = {}
+    for outcome, ms, finished, *_ in records:
+        windows.setdefault(int((finished - began) // step_s), []).append((outcome, ms))
+    out = []
+    for w in sorted(windows):
+        row: dict[str, Any] = {"t_s": int(w * step_s)}
+        for outcome, _ in windows[w]:
+            row[outcome] = row.get(outcome, 0) + 1
+        admitted = [ms for o, ms in windows[w] if o in ADMITTED]
+        row["admitted_p95_ms"] = _percentiles(admitted)["p95"]
+        out.append(row)
+    return out
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
@@ -98,8 +133,8 @@ def verdicts(report: dict) -> dict[str, dict]:
     >>> v = verdicts({"single_user": {"p95_ms": 100.0}, "best_closed_loop_rps": 10.0,
     ...   "crowd": {"counts": {"full": 9}, "admitted_ms": {"p95": 250.0},
     ...             "shed_ms": {"p99": 20.0}, "admitted_rps": 9.5}})
-    >>> all(x["ok"] for x in v.values()), len(v)
-    (True, 4)
+    >>> [k for k, x in v.items() if not x["ok"]], len(v)
+    (['admitted_p95_within_3x_single_once_settled'], 5)
     """
     crowd = report["crowd"]
     other = sum(n for k, n in crowd["counts"].items() if k not in (*ADMITTED, "shed", "limited"))
@@ -118,6 +153,11 @@ def verdicts(report: dict) -> dict[str, dict]:
             "value": admitted_p95,
             "bound": round(3 * single, 1),
             "ok": admitted_p95 is not None and admitted_p95 <= 3 * single,
+        },
+        "admitted_p95_within_3x_single_once_settled": {
+            "value": crowd.get("admitted_settled_ms", {}).get("p95"),
+            "bound": round(3 * single, 1),
+            "ok": (crowd.get("admitted_settled_ms", {}).get("p95") or float("inf")) <= 3 * single,
         },
         "admitted_rps_at_least_90pct_best": {
             "value": crowd["admitted_rps"],
@@ -154,7 +194,15 @@ def markdown(report: dict) -> str:
         "",
         f"Crowd replies: {crowd['replies']}; shares: "
         + ", ".join(f"{k} {v:.1%}" for k, v in sorted(crowd["shares"].items()))
-        + f"; shed replies p99 {crowd['shed_ms']['p99']} ms.",
+        + f"; shed replies p99 {crowd['shed_ms']['p99']} ms. Admitted once the crowd's "
+        f"back-off settled ({SETTLE_S:g} s after the ramp): p50 "
+        f"{crowd.get('admitted_settled_ms', {}).get('p50')} ms, p95 "
+        f"{crowd.get('admitted_settled_ms', {}).get('p95')} ms. The Supervisor's own time for "
+        f"admitted queries: p50 {crowd.get('admitted_supervisor_ms', {}).get('p50')} ms, p95 "
+        f"{crowd.get('admitted_supervisor_ms', {}).get('p95')} ms. Mean cores taken during the "
+        f"crowd run (of {os.cpu_count()}): "
+        + ", ".join(f"{k} {v}" for k, v in crowd.get("cores_used", {}).items())
+        + ".",
         "",
         "| target | figure | bound | holds |",
         "|---|---|---|---|",
@@ -169,6 +217,20 @@ def ingest_sample(url: str) -> None:
     post(url, "/v1/documents", {"documents": docs})
 
 
+@contextmanager
+def sample_graph(work: Path) -> Iterator[str]:
+    """The shipped graph (caches off) on a Milvus Lite directory under ``work``, free
+    ports, the sample corpus ingested; yields its URL."""
+    port = free_port()
+    milvus = {"uri": f"http://127.0.0.1:{free_port()}", "lite": {"data_dir": str(work / "milvus")}}
+    config = write_serve_config(
+        work / "serve_config.yaml", port=port, args={**CACHES_OFF, "milvus": milvus}
+    )
+    with running_graph(config, port=port, log=work / "serve.log") as url:
+        ingest_sample(url)
+        yield url
+
+
 def closed_loop(url: str, clients: int, requests: int) -> dict:
     queries = [QUERIES[i % len(QUERIES)] for i in range(requests)]
     run = asyncio.run(drive(url, "/v1/query", queries, clients=clients, top_k=5))
@@ -176,28 +238,41 @@ def closed_loop(url: str, clients: int, requests: int) -> dict:
     return run
 
 
+FRONT = {"proxy": "ProxyActor", "ingress": "ServeReplica:rag:Ingress"}
+"""Processes whose CPU the crowd run reports: Serve's HTTP proxy and the Ingress replicas."""
+
+
+def cpu_seconds(patterns: dict[str, str]) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the processes whose command line (Ray titles
+    its workers ``ray::ServeReplica:<app>:<deployment>``) holds each pattern."""
+    import psutil
+
+    totals = dict.fromkeys(patterns, 0.0)
+    for proc in psutil.process_iter(["cmdline"]):
+        line = " ".join(proc.info["cmdline"] or [])
+        for name, pattern in patterns.items():
+            if pattern in line:
+                try:
+                    t = proc.cpu_times()
+                except psutil.Error:
+                    continue
+                totals[name] += t.user + t.system
+    return totals
+
+
 def run_crowd(url: str, users: int, spawn_rate: float, run_time_s: int, work: Path) -> dict:
     out = work / "crowd.json"
-    command = [
-        str(Path(sys.executable).parent / "locust"),
-        "-f",
-        str(CROWD_LOCUSTFILE),
-        "--headless",
-        "--users",
-        str(users),
-        "--spawn-rate",
-        str(spawn_rate),
-        "--run-time",
-        f"{run_time_s}s",
-        "--host",
-        url,
-        "--only-summary",
-        "--csv",
-        str(work / "crowd"),
-        "--exit-code-on-error",
-        "0",
-    ]
+    command = locust_command(
+        host=url,
+        users=users,
+        spawn_rate=spawn_rate,
+        run_time_s=run_time_s,
+        out_dir=work,
+        locustfile=CROWD_LOCUSTFILE,
+    )
     began = time.time()
+    front_before = cpu_seconds(FRONT)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         command,
         cwd=ROOT,
@@ -205,9 +280,22 @@ def run_crowd(url: str, users: int, spawn_rate: float, run_time_s: int, work: Pa
         check=True,
         timeout=run_time_s + 120,
     )
-    records = json.loads(out.read_text(encoding="utf-8"))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.time() - began
+    front = cpu_seconds(FRONT)
+    cores = {
+        name: round((front[name] - front_before[name]) / wall, 2) for name in FRONT
+    }  # a replica that restarted mid-run would undercount; none does in this run
+    locust_s = (children.ru_utime + children.ru_stime) - (
+        children_before.ru_utime + children_before.ru_stime
+    )
+    cores["locust"] = round(locust_s / wall, 2)
+    records = [tuple(r) for r in json.loads(out.read_text(encoding="utf-8"))]
     ramp_end = began + users / spawn_rate
-    return crowd_summary([tuple(r) for r in records], (ramp_end, began + run_time_s))
+    summary = crowd_summary(records, (ramp_end, began + run_time_s))
+    summary["timeline"] = timeline(records, began)
+    summary["cores_used"] = cores  # mean cores each part took over the crowd run
+    return summary
 
 
 def measure(url: str, args: argparse.Namespace, work: Path) -> dict:
@@ -245,16 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.url:
             report = measure(args.url, args, work)
         else:
-            port = free_port()
-            milvus = {
-                "uri": f"http://127.0.0.1:{free_port()}",
-                "lite": {"data_dir": str(work / "milvus")},
-            }
-            config = write_serve_config(
-                work / "serve_config.yaml", port=port, args={**CACHES_OFF, "milvus": milvus}
-            )
-            with running_graph(config, port=port, log=work / "serve.log") as url:
-                ingest_sample(url)
+            with sample_graph(work) as url:
                 report = measure(url, args, work)
     report.update(
         users=args.users,

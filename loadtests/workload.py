@@ -273,3 +273,23 @@ def _number(
 def _check_share(value: float, name: str) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be between 0 and 1 (got {value!r})")
+
+
+def outcome_of(status: int, body: object) -> str:
+    """What a ``/v1/query`` reply counts as in a load test: ``full``, ``degraded`` (a 200
+    with a cheaper plan), ``shed`` (503 overloaded), ``limited`` (429), ``timeout`` (no
+    reply) or ``error`` (anything else).
+
+    >>> outcome_of(200, {"degraded": ["no_rerank"]})
+    'degraded'
+    >>> outcome_of(503, {"error": {"type": "overloaded"}}), outcome_of(504, None)
+    ('shed', 'error')
+    """
+    if status == 200:
+        return "degraded" if isinstance(body, dict) and body.get("degraded") else "full"
+    kind = body.get("error", {}).get("type") if isinstance(body, dict) else None
+    if status == 503 and kind == "overloaded":
+        return "shed"
+    if status == 429:
+        return "limited"
+    return "timeout" if status == 0 else "error"

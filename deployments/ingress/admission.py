@@ -13,8 +13,10 @@ objective is configured, or (default) three times the latency the route has when
 query runs alone, as measured here: admitted queries then stay within 3x what a lone
 user sees, whatever the generator costs. When
 not even the cheapest plan fits, or ``max_in_flight`` queries are already in, it is shed:
-503 ``overloaded`` with a ``Retry-After`` that grows with the share of queries being shed,
-so a crowd of clients backs off instead of hammering the edge.
+503 ``overloaded`` with a ``Retry-After`` steered so that the crowd's arrivals come down to
+what the graph admits (each second: times arrivals / (1.5 x admissions), within 1 s ..
+``max_retry_after_s``): clients that honour it stop hammering the edge, whose every
+refusal also costs CPU the admitted queries need.
 
 Each Ingress replica keeps its own books; the demand it measures already includes the
 load other replicas put on the stages, so the estimates stay right when it scales out.
@@ -31,7 +33,6 @@ from deployments.ingress.config import AdmissionConfig
 from deployments.types import Plan
 
 _ALPHA = 0.2  # EWMA weight of the newest demand observation
-_SHED_ALPHA = 0.05  # EWMA weight of the newest admit/shed decision
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,11 @@ class Admission:
         self.plans = plan_ladder(cfg)
         self._clock = clock
         self._demand: dict[str, float] = {}
-        self._alone: dict[str, float] = {}  # route -> latency of a full query run alone
+        self._alone: dict[str, float] = {}  # route -> latency of a full query run alone (low)
         self.load_s = 0.0
         self.in_flight = 0
-        self.shed_ratio = 0.0
+        self.retry_after = 1.0
+        self._window = (clock(), 0, 0)  # (start, arrivals, admissions) of this second
 
     def demand(self, route: str, plan: Plan) -> float:
         """Estimated demand of one query (0 until the route has been measured); a plan
@@ -115,21 +117,21 @@ class Admission:
             route: The kind of query (``query``, ``search``): each has its own demand.
             budget_s: Seconds left before the query's deadline.
         """
+        self._count(admitted=False)
         limit = min(self.objective_s(route), budget_s)
         estimate = 0.0
         if self.in_flight < self.cfg.max_in_flight:
             for plan in self.plans:
                 estimate = self.load_s + self.demand(route, plan)
                 if estimate <= limit:
-                    self._record(shed=False)
+                    self._count(admitted=True)
                     return Decision(plan, estimate)
             if self.in_flight == 0:
                 # Idle: the estimate is a guess from older, busier times, and refusing
                 # here would leave no reply to correct it; serve the cheapest plan.
-                self._record(shed=False)
+                self._count(admitted=True)
                 return Decision(self.plans[-1], estimate)
-        self._record(shed=True)
-        return Decision(None, estimate, self.retry_after_s())
+        return Decision(None, estimate, round(self.retry_after, 3))
 
     def objective_s(self, route: str) -> float:
         """The latency ``route``'s queries are admitted within: the configured objective,
@@ -146,17 +148,28 @@ class Admission:
         alone = self._alone.get(route)
         return math.inf if alone is None else self.cfg.objective_factor * alone
 
-    def retry_after_s(self) -> float:
-        """Seconds a shed client should wait: from 1 s, growing with the shed share up to
-        ``max_retry_after_s`` (a crowd that is mostly refused spreads its retries out).
+    def _count(self, *, admitted: bool) -> None:
+        """Count an arrival (and an admission); once a second, steer ``retry_after``.
 
-        >>> books = Admission(AdmissionConfig(max_retry_after_s=30))
-        >>> books.retry_after_s()
-        1.0
-        >>> books.shed_ratio = 0.9; books.retry_after_s()
-        27.1
+        >>> clock = [0.0]
+        >>> books = Admission(AdmissionConfig(max_retry_after_s=60), clock=lambda: clock[0])
+        >>> for _ in range(30): books._count(admitted=False)  # 30 arrivals, none admitted
+        >>> clock[0] = 1.0; books._count(admitted=False); books.retry_after
+        2.0
         """
-        return round(1.0 + self.shed_ratio * (self.cfg.max_retry_after_s - 1.0), 3)
+        start, arrivals, admissions = self._window
+        now = self._clock()
+        if now - start >= 1.0:
+            if arrivals:
+                # Arrivals above 1.5x what is admitted: ask the crowd to wait longer (at
+                # most twice as long each second); below it, shorten the wait.
+                factor = arrivals / (1.5 * max(admissions, 1))
+                factor = min(2.0, max(0.5, factor))
+                self.retry_after = min(
+                    self.cfg.max_retry_after_s, max(1.0, self.retry_after * factor)
+                )
+            start, arrivals, admissions = now, 0, 0
+        self._window = (start, arrivals + (0 if admitted else 1), admissions + admitted)
 
     def start(self, route: str, plan: Plan) -> Ticket:
         """Enter an admitted query into the books."""
@@ -188,10 +201,21 @@ class Admission:
         _ewma(self._demand, ticket.key, observed)
         route, _, plan = ticket.key.partition("/")
         if ticket.in_flight == 0 and plan == "full":
-            _ewma(self._alone, route, latency)
+            _low_watermark(self._alone, route, latency)
 
-    def _record(self, *, shed: bool) -> None:
-        self.shed_ratio += _SHED_ALPHA * ((1.0 if shed else 0.0) - self.shed_ratio)
+
+def _low_watermark(table: dict[str, float], key: str, value: float) -> None:
+    """Track the latency of a query run alone: its lowest value, drifting up 2% per higher
+    sample. "Alone" is alone on this replica only; while other replicas are busy such a
+    sample is slower, and an average would let the objective climb with the load.
+
+    >>> t = {}
+    >>> for v in (0.2, 0.15, 0.9, 0.9): _low_watermark(t, "q", v)
+    >>> round(t["q"], 4)
+    0.1561
+    """
+    old = table.get(key)
+    table[key] = value if old is None or value < old else old * 1.02
 
 
 def _ewma(table: dict[str, float], key: str, value: float) -> None:

@@ -43,6 +43,10 @@ def write_config(tmp: Path, port: int, model: Path, milvus: dict) -> Path:
         port=port,
         args={
             "milvus": milvus,
+            # Tests here are about answers, faults and contracts, not load shedding (unit
+            # tests and loadtests.overload cover that): a generous objective keeps a few
+            # steady clients from being shed on a busy CI machine.
+            "ingress": {"admission": {"latency_objective_s": 30}},
             "generator": {
                 "mode": "vllm",  # start-up must fail rather than silently fall back
                 "model": str(model),

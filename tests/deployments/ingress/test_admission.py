@@ -102,14 +102,22 @@ def test_a_failed_query_leaves_the_books_but_teaches_nothing() -> None:
     assert b.in_flight == 0
 
 
-def test_retry_after_grows_with_the_share_of_queries_shed() -> None:
-    b, _ = books(max_in_flight=1, max_retry_after_s=20)
-    b.start("query", b.plans[0])
+def test_retry_after_grows_while_the_crowd_outruns_admissions_then_shrinks() -> None:
+    b, clock = books(max_in_flight=1, max_retry_after_s=20)
+    b.start("query", b.plans[0])  # the one slot is taken: everything else is shed
     first = b.decide("query", budget_s=30).retry_after_s
-    for _ in range(100):
-        last = b.decide("query", budget_s=30).retry_after_s
-    assert 1.0 <= first < last <= 20.0
-    assert last > 15.0
+    for _ in range(10):  # ten seconds of 50 arrivals/s, none admitted
+        for _ in range(50):
+            b.decide("query", budget_s=30)
+        clock.now += 1.0
+    crowded = b.decide("query", budget_s=30).retry_after_s
+    assert first == 1.0 and crowded == 20.0  # doubled each second, up to the maximum
+    b.in_flight, b.load_s = 0, 0.0
+    for _ in range(10):  # a quiet spell: every arrival admitted (and done)
+        ticket = b.start("query", b.decide("query", budget_s=30).plan)
+        b.done(ticket, measured=False)
+        clock.now += 1.0
+    assert b.retry_after < crowded / 4
 
 
 def test_by_default_the_objective_is_three_times_the_latency_alone() -> None:
