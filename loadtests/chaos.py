@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import signal
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -35,7 +32,7 @@ import httpx
 import psutil
 
 from graph.serve_process import ray_auth_headers
-from loadtests.overload import QUERIES, sample_graph
+from loadtests.overload import QUERIES, sample_graph, write_report
 
 APP = "rag"
 REPLICA_FAULTS = (
@@ -70,6 +67,11 @@ def deployments(dashboard: str) -> dict[str, dict]:
     return reply.json()["applications"][APP]["deployments"]
 
 
+def running(dep: dict) -> list[dict]:
+    """The RUNNING replicas of one deployment entry of :func:`deployments`."""
+    return [r for r in dep["replicas"] if r["state"] == "RUNNING"]
+
+
 def whole(dashboard: str, expected: dict[str, int]) -> bool:
     """Every deployment HEALTHY with at least its expected replicas RUNNING."""
     try:
@@ -80,16 +82,16 @@ def whole(dashboard: str, expected: dict[str, int]) -> bool:
         dep = deps.get(name)
         if dep is None or dep["status"] != "HEALTHY":
             return False
-        if sum(r["state"] == "RUNNING" for r in dep["replicas"]) < want:
+        if len(running(dep)) < want:
             return False
     return True
 
 
 def replica_pid(dashboard: str, deployment: str) -> int:
-    running = [r for r in deployments(dashboard)[deployment]["replicas"] if r["state"] == "RUNNING"]
-    if not running:
+    replicas = running(deployments(dashboard)[deployment])
+    if not replicas:
         raise RuntimeError(f"no RUNNING replica of {deployment} to kill")
-    return int(running[0]["pid"])
+    return int(replicas[0]["pid"])
 
 
 def milvus_server_pid(dashboard: str) -> int:
@@ -215,10 +217,7 @@ def answers(url: str) -> bool:
 async def inject(dashboard: str, load: Load, settle_s: float, heal_timeout_s: float) -> list:
     """Each fault in turn, while ``load`` runs; the per-fault records."""
     await asyncio.sleep(settle_s)  # steady state first
-    expected = {
-        name: sum(r["state"] == "RUNNING" for r in dep["replicas"])
-        for name, dep in deployments(dashboard).items()
-    }
+    expected = {name: len(running(dep)) for name, dep in deployments(dashboard).items()}
     faults = [(f"kill {name} replica", name) for name in REPLICA_FAULTS]
     faults.append(("restart Milvus server", "milvus-server"))
     records = []
@@ -338,14 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
             with sample_graph(Path(tmp)) as url:
                 report = run(url)
-    report.update(
-        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
-        command="python -m loadtests.chaos " + " ".join(argv or sys.argv[1:]),
-    )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    args.output.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
-    print(markdown(report))
+    write_report(args.output, report, markdown, "loadtests.chaos", argv)
     return 0 if all(report["verdicts"].values()) else 1
 
 

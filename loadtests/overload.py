@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -217,6 +217,26 @@ def ingest_sample(url: str) -> None:
     post(url, "/v1/documents", {"documents": docs})
 
 
+def write_report(
+    output: Path,
+    report: dict,
+    render: Callable[[dict], str],
+    module: str,
+    argv: list[str] | None,
+) -> None:
+    """Stamp ``report`` with the machine and the command, write it as JSON to ``output``
+    and as markdown (``render``) beside it, and print the markdown."""
+    report.update(
+        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
+        command=f"python -m {module} " + " ".join(argv or sys.argv[1:]),
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    page = render(report)
+    output.with_suffix(".md").write_text(page, encoding="utf-8")
+    print(page)
+
+
 @contextmanager
 def sample_graph(work: Path) -> Iterator[str]:
     """The shipped graph (caches off) on a Milvus Lite directory under ``work``, free
@@ -335,17 +355,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             with sample_graph(work) as url:
                 report = measure(url, args, work)
-    report.update(
-        users=args.users,
-        run_time_s=args.run_time_s,
-        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
-        command="python -m loadtests.overload " + " ".join(argv or sys.argv[1:]),
-    )
+    report.update(users=args.users, run_time_s=args.run_time_s)
     report["verdicts"] = verdicts(report)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    args.output.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
-    print(markdown(report))
+    write_report(args.output, report, markdown, "loadtests.overload", argv)
     return 0
 
 

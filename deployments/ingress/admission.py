@@ -43,10 +43,6 @@ class Decision:
     estimate_s: float
     retry_after_s: float = 0.0
 
-    @property
-    def admitted(self) -> bool:
-        return self.plan is not None
-
 
 @dataclass
 class Ticket:
@@ -117,21 +113,25 @@ class Admission:
             route: The kind of query (``query``, ``search``): each has its own demand.
             budget_s: Seconds left before the query's deadline.
         """
-        self._count(admitted=False)
+        plan, estimate = self._pick(route, budget_s)
+        self._count(admitted=plan is not None)
+        if plan is None:
+            return Decision(None, estimate, round(self.retry_after, 3))
+        return Decision(plan, estimate)
+
+    def _pick(self, route: str, budget_s: float) -> tuple[Plan | None, float]:
         limit = min(self.objective_s(route), budget_s)
         estimate = 0.0
         if self.in_flight < self.cfg.max_in_flight:
             for plan in self.plans:
                 estimate = self.load_s + self.demand(route, plan)
                 if estimate <= limit:
-                    self._count(admitted=True)
-                    return Decision(plan, estimate)
+                    return plan, estimate
             if self.in_flight == 0:
                 # Idle: the estimate is a guess from older, busier times, and refusing
                 # here would leave no reply to correct it; serve the cheapest plan.
-                self._count(admitted=True)
-                return Decision(self.plans[-1], estimate)
-        return Decision(None, estimate, round(self.retry_after, 3))
+                return self.plans[-1], estimate
+        return None, estimate
 
     def objective_s(self, route: str) -> float:
         """The latency ``route``'s queries are admitted within: the configured objective,
@@ -149,7 +149,7 @@ class Admission:
         return math.inf if alone is None else self.cfg.objective_factor * alone
 
     def _count(self, *, admitted: bool) -> None:
-        """Count an arrival (and an admission); once a second, steer ``retry_after``.
+        """Count an arrival (admitted or not); once a second, steer ``retry_after``.
 
         >>> clock = [0.0]
         >>> books = Admission(AdmissionConfig(max_retry_after_s=60), clock=lambda: clock[0])
@@ -169,7 +169,7 @@ class Admission:
                     self.cfg.max_retry_after_s, max(1.0, self.retry_after * factor)
                 )
             start, arrivals, admissions = now, 0, 0
-        self._window = (start, arrivals + (0 if admitted else 1), admissions + admitted)
+        self._window = (start, arrivals + 1, admissions + admitted)
 
     def start(self, route: str, plan: Plan) -> Ticket:
         """Enter an admitted query into the books."""

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from graph.serve_process import ray_auth_headers
+from loadtests.chaos import deployments, running
 
 pytestmark = pytest.mark.e2e
 
@@ -23,12 +23,7 @@ DOC = {
 
 
 def replicas(graph, deployment: str) -> list[dict]:
-    reply = httpx.get(
-        f"{graph.dashboard}/api/serve/applications/", headers=ray_auth_headers(), timeout=10
-    )
-    reply.raise_for_status()
-    deps = reply.json()["applications"]["rag"]["deployments"]
-    return [r for r in deps[deployment]["replicas"] if r["state"] == "RUNNING"]
+    return running(deployments(graph.dashboard)[deployment])
 
 
 @pytest.fixture(scope="module")
