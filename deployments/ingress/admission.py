@@ -15,8 +15,10 @@ user sees, whatever the generator costs. When
 not even the cheapest plan fits, or ``max_in_flight`` queries are already in, it is shed:
 503 ``overloaded`` with a ``Retry-After`` steered so that the crowd's arrivals come down to
 what the graph admits (each second: times arrivals / (1.5 x admissions), within 1 s ..
-``max_retry_after_s``): clients that honour it stop hammering the edge, whose every
-refusal also costs CPU the admitted queries need.
+``max_retry_after_s``, once refusals pass ``steer_from_sheds_per_s``): clients that honour
+it stop hammering the edge, whose every refusal also costs CPU the admitted queries need.
+A reply that waited out a fault (a replica's restart, a store outage) measured a stall, not
+a cost: one observation at most doubles a plan's demand, so a healed graph is not shed.
 
 Each Ingress replica keeps its own books; the demand it measures already includes the
 load other replicas put on the stages, so the estimates stay right when it scales out.
@@ -33,6 +35,11 @@ from deployments.ingress.config import AdmissionConfig
 from deployments.types import Plan
 
 _ALPHA = 0.2  # EWMA weight of the newest demand observation
+# One observation may at most double a demand: a reply that waited out a replica's restart
+# or a store outage measured a stall, not what the query costs, and letting it in whole
+# would shed healthy traffic for long after the fault healed. Real growth still shows, at
+# up to +20% per reply.
+_MAX_RISE = 2.0
 
 
 @dataclass(frozen=True)
@@ -162,8 +169,12 @@ class Admission:
         if now - start >= 1.0:
             if arrivals:
                 # Arrivals above 1.5x what is admitted: ask the crowd to wait longer (at
-                # most twice as long each second); below it, shorten the wait.
+                # most twice as long each second); below it, shorten the wait. A few
+                # refusals a second cost the edge nothing worth steering for (a fault's
+                # few clients then keep a short wait and get in within their deadline).
                 factor = arrivals / (1.5 * max(admissions, 1))
+                if arrivals - admissions < self.cfg.steer_from_sheds_per_s:
+                    factor = min(factor, 0.5)
                 factor = min(2.0, max(0.5, factor))
                 self.retry_after = min(
                     self.cfg.max_retry_after_s, max(1.0, self.retry_after * factor)
@@ -219,5 +230,17 @@ def _low_watermark(table: dict[str, float], key: str, value: float) -> None:
 
 
 def _ewma(table: dict[str, float], key: str, value: float) -> None:
+    """Move ``table[key]`` a fifth of the way to ``value``, which counts as at most twice
+    the old value (a stall is not a cost).
+
+    >>> t = {"q": 0.2}
+    >>> _ewma(t, "q", 30.0); round(t["q"], 3)  # a reply that waited out a restart
+    0.24
+    >>> _ewma(t, "q", 0.1); round(t["q"], 3)
+    0.212
+    """
     old = table.get(key)
-    table[key] = value if old is None else old + _ALPHA * (value - old)
+    if old is None:
+        table[key] = value
+        return
+    table[key] = old + _ALPHA * (min(value, _MAX_RISE * old) - old)

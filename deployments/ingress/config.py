@@ -72,6 +72,14 @@ class AdmissionConfig(BaseModel):
         "(from 1 s) so that arrivals come down to about 1.5x what it admits: 1000 users "
         "against a graph serving ~8 queries/s need about two minutes between tries.",
     )
+    steer_from_sheds_per_s: int = Field(
+        default=20,
+        ge=0,
+        description="Refusals per second (per Ingress replica) from which Retry-After is "
+        "steered up; below, it stays near 1 s. A handful of clients shed while a stage "
+        "restarts should retry soon and get in within their deadline; only a crowd's "
+        "refusals cost the edge CPU worth slowing it down for.",
+    )
 
     @model_validator(mode="after")
     def _default_within_max(self) -> AdmissionConfig:

@@ -138,3 +138,23 @@ def test_only_queries_run_alone_set_the_objective() -> None:
     measure(b, clock, "query", "full", 3.0)  # started with one in flight: not alone
     b.done(busy, measured=False)
     assert b.objective_s("query") == pytest.approx(0.6)
+
+
+def test_a_reply_that_waited_out_a_restart_does_not_shed_the_healed_graph() -> None:
+    b, clock = books(latency_objective_s=1.0)
+    measure(b, clock, "query", "full", 0.2)
+    for _ in range(3):  # three replies stalled 12 s behind a Retriever restart
+        measure(b, clock, "query", "full", 12.0)
+    assert b.demand("query", b.plans[0]) < 0.5
+    b.start("query", b.plans[0])  # one in flight: a second full query still fits 1 s
+    assert b.decide("query", budget_s=30).plan.name == "full"
+
+
+def test_a_few_refusals_a_second_keep_retry_after_short() -> None:
+    b, clock = books(max_in_flight=1, steer_from_sheds_per_s=20)
+    b.start("query", b.plans[0])
+    for _ in range(10):  # a fault's handful of clients: 12 refusals a second
+        for _ in range(12):
+            b.decide("query", budget_s=30)
+        clock.now += 1.0
+    assert b.decide("query", budget_s=30).retry_after_s == 1.0
