@@ -1,7 +1,9 @@
 """Prometheus metrics of the stages, exported through Ray's metrics agent.
 
 Ray Serve replicas export ``ray.serve.metrics`` to the node's metrics endpoint, which
-Prometheus scrapes (k8s/monitoring); names get Ray's ``ray_`` prefix there.
+Prometheus scrapes (k8s/monitoring); names get Ray's ``ray_`` prefix there, counters the
+``_total`` suffix and histograms ``_bucket``/``_sum``/``_count`` (``rag_admission_decisions``
+is scraped as ``ray_rag_admission_decisions_total``). docs/OBSERVABILITY.md lists them.
 """
 
 from __future__ import annotations
@@ -45,3 +47,56 @@ def _admissions():
 def record_admission(route: str, outcome: str) -> None:
     """Count one admission decision (``full``, ``degraded`` or ``shed``) for ``route``."""
     _admissions().inc(tags={"route": route, "outcome": outcome})
+
+
+#: Upper bounds (seconds) of the time-to-first-token buckets: a cached or extractive answer
+#: (tens of ms) up to a long prompt queued behind a full vLLM batch.
+FIRST_TOKEN_BOUNDARIES_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@cache
+def _first_token():
+    from ray.serve.metrics import Histogram
+
+    return Histogram(
+        "rag_time_to_first_token_seconds",
+        description="Seconds from a request's arrival to its answer's first streamed token.",
+        boundaries=list(FIRST_TOKEN_BOUNDARIES_S),
+        tag_keys=("route",),
+    )
+
+
+def record_first_token(route: str, seconds: float) -> None:
+    """Observe one answer's time to first token on ``route`` into
+    ``rag_time_to_first_token_seconds``.
+
+    Raises:
+        ValueError: ``seconds`` is negative (a clock mix-up: use ``time.monotonic()``).
+    """
+    if seconds < 0:
+        raise ValueError(f"seconds must be >= 0 (got {seconds!r}); measure with time.monotonic()")
+    _first_token().observe(seconds, tags={"route": route})
+
+
+@cache
+def _generated_tokens():
+    from ray.serve.metrics import Counter
+
+    return Counter(
+        "rag_generated_tokens",
+        description="Tokens the generator produced, by route (answers streamed or not).",
+        tag_keys=("route",),
+    )
+
+
+def record_generated_tokens(route: str, n: int) -> None:
+    """Count ``n`` generated tokens on ``route`` into ``rag_generated_tokens`` (exported as
+    ``ray_rag_generated_tokens_total``); ``n == 0`` records nothing.
+
+    Raises:
+        ValueError: ``n`` is negative.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0 generated tokens (got {n!r})")
+    if n:
+        _generated_tokens().inc(n, tags={"route": route})

@@ -17,6 +17,7 @@ from deployments.common.store.milvus import MilvusStore
 from deployments.errors import InvalidRequestError
 from deployments.ingester.config import IngesterConfig
 from deployments.ingester.core import ingest_documents
+from deployments.observability.logs import route_stage_logs
 from deployments.types import Document, IngestResult
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Ingester:
         encoder: PassageEncoder | None = None,
         store: MilvusStore | None = None,
     ) -> None:
+        route_stage_logs()  # this replica's deployments.* logs through Serve's logger
         self.cfg = IngesterConfig.model_validate(config)
         self.encoder = encoder or load_passage_encoder(
             EmbedderConfig.model_validate(embedder), TokenEncoderConfig.model_validate(tokens)

@@ -18,6 +18,7 @@ from ray import serve
 from deployments.common.store.config import MilvusConfig
 from deployments.common.store.lite import LiteServer, port_in_use
 from deployments.errors import ConfigError, StageUnavailableError
+from deployments.observability.logs import route_stage_logs
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class MilvusLite:
     """
 
     def __init__(self, config: dict[str, Any] | MilvusConfig) -> None:
+        route_stage_logs()  # this replica's deployments.* logs through Serve's logger
         cfg = MilvusConfig.model_validate(config)
         if cfg.lite is None:
             raise ConfigError(

@@ -9,6 +9,7 @@ from ray import serve
 from ray.serve import Application
 
 from deployments.errors import ConfigError
+from deployments.observability.logs import route_stage_logs
 from deployments.quota.config import DEPLOYMENT_NAME, QuotaConfig
 from deployments.quota.core import Limits, QuotaBook
 
@@ -35,6 +36,7 @@ class Quota:
     """
 
     def __init__(self, config: dict | QuotaConfig | None = None, book: QuotaBook | None = None):
+        route_stage_logs()  # this replica's deployments.* logs through Serve's logger
         try:
             self._cfg = QuotaConfig.model_validate(config or {})
         except ValidationError as exc:

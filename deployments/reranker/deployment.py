@@ -16,6 +16,7 @@ from deployments.common.encoders.tokens import TokenEncoder, token_encoder_from
 from deployments.common.store.config import MilvusConfig
 from deployments.common.store.milvus import MilvusStore
 from deployments.errors import ConfigError, InvalidRequestError, RagError
+from deployments.observability.logs import route_stage_logs
 from deployments.reranker import core
 from deployments.reranker.config import RerankerConfig
 from deployments.types import Candidate, Reranked
@@ -48,6 +49,7 @@ class Reranker:
         encoder: TokenEncoder | None = None,
         store: MilvusStore | None = None,
     ) -> None:
+        route_stage_logs()  # this replica's deployments.* logs through Serve's logger
         self._config = _validated(config)
         cfg = self._config
         self._encoder = encoder or token_encoder_from(cfg)

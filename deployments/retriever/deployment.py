@@ -15,6 +15,7 @@ from deployments.common.encoders.embedder import Embedder
 from deployments.common.store.config import MilvusConfig
 from deployments.common.store.milvus import MilvusStore
 from deployments.metrics import cache_lookup_recorder
+from deployments.observability.logs import route_stage_logs
 from deployments.retriever.config import RetrieverConfig
 from deployments.retriever.core import SearchRequest, embed_cached, search_batch
 from deployments.types import Hit
@@ -45,6 +46,7 @@ class Retriever:
         embedder: Embedder | None = None,
         store: MilvusStore | None = None,
     ) -> None:
+        route_stage_logs()  # this replica's deployments.* logs through Serve's logger
         self.cfg = RetrieverConfig.model_validate(config)
         self.embedder = embedder or Embedder(self.cfg.embedder)
         self.store = store or MilvusStore(

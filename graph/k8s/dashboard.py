@@ -8,7 +8,8 @@ Metric names are Ray's own (the ``ray_`` prefix is added at export; counters gai
 ``serve_replica_processing_queries`` (ray/serve/_private/replica.py, router.py,
 deployment_state.py) and ``component_gpu_memory_mb`` / ``component_gpu_percentage``
 (ray/dashboard/modules/reporter/reporter_agent.py); tests check each against the
-installed Ray.
+installed Ray. The graph's own (deployments/metrics.py): ``rag_admission_decisions``,
+``rag_time_to_first_token_seconds`` and ``rag_generated_tokens``.
 """
 
 from __future__ import annotations
@@ -120,8 +121,22 @@ def stage_panels(stage: str) -> list[dict[str, Any]]:
     ]
 
 
+def shed_share(by: str = "") -> str:
+    """Shed decisions over all decisions, optionally per label ``by`` (0 while nothing is
+    shed, rather than "no data": the shed rate falls back to 0 times every rate).
+
+    >>> shed_share("route").split(" (rate(")[0]
+    'sum by (route)'
+    """
+    every = 'rate(ray_rag_admission_decisions_total{application="$application"}[5m])'
+    shed = every.replace('"$application"', '"$application",outcome="shed"')
+    total = f"sum by ({by})" if by else "sum"
+    return f"{total} ({shed} or 0 * {every}) / {total} ({every})"
+
+
 def edge_panels() -> list[dict[str, Any]]:
-    """The edge's row: what admission control decided, and the error replies by code."""
+    """The edge's row: what admission control decided, the share it shed, the error replies
+    by code."""
     return [
         _panel(
             "Edge: admission",
@@ -135,6 +150,13 @@ def edge_panels() -> list[dict[str, Any]]:
             ],
             "Queries served with the full graph, served degraded (a cheaper plan: shallow "
             "rerank, or no rerank and an extractive answer) and shed (503 overloaded).",
+        ),
+        _panel(
+            "Edge: shed share",
+            "percentunit",
+            [(shed_share(), "all routes"), (shed_share("route"), "{{route}}")],
+            "Share of admission decisions that shed the query (503 overloaded with "
+            "Retry-After): shed / (full + degraded + shed), over 5 minutes.",
         ),
         _panel(
             "Edge: error replies",
@@ -152,31 +174,62 @@ def edge_panels() -> list[dict[str, Any]]:
     ]
 
 
-def dashboard() -> dict[str, Any]:
-    """The dashboard JSON model (Grafana schema 39): the edge's row, then one per stage."""
-    panels: list[dict[str, Any]] = [
-        {
-            "type": "row",
-            "title": "Edge",
-            "collapsed": False,
-            "panels": [],
-            "gridPos": {"h": 1, "w": 24, "x": 0, "y": 0},
-        }
+def generation_panels() -> list[dict[str, Any]]:
+    """The generation row: time to first token and generated tokens, per route."""
+    ttft = (
+        "sum(rate(ray_rag_time_to_first_token_seconds_bucket"
+        '{application="$application"}[5m])) by (le, route)'
+    )
+    return [
+        _panel(
+            "Generation: time to first token",
+            "s",
+            [
+                (f"histogram_quantile({q}, {ttft})", f"p{int(q * 100)} {{{{route}}}}")
+                for q in (0.5, 0.95)
+            ],
+            "Seconds from a request's arrival to the first token of its streamed answer "
+            "(rag_time_to_first_token_seconds), p50 and p95 per route.",
+        ),
+        _panel(
+            "Generation: tokens/s",
+            "short",
+            [
+                (
+                    "sum(rate(ray_rag_generated_tokens_total"
+                    '{application="$application"}[5m])) by (route)',
+                    "{{route}}",
+                )
+            ],
+            "Tokens generated per second (rag_generated_tokens, counted by the route that "
+            "streams the answer), per route.",
+        ),
     ]
-    for x, panel in zip((0, 12), edge_panels(), strict=True):
-        panels.append(panel | {"gridPos": {"h": 7, "w": 12, "x": x, "y": 1}})
-    y = 8
+
+
+def _row(title: str, y: int) -> dict[str, Any]:
+    return {
+        "type": "row",
+        "title": title,
+        "collapsed": False,
+        "panels": [],
+        "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
+    }
+
+
+def dashboard() -> dict[str, Any]:
+    """The dashboard JSON model (Grafana schema 39): the edge's row, the generation row,
+    then one row per stage."""
+    panels: list[dict[str, Any]] = [_row("Edge", 0)]
+    for x, panel in zip((0, 8, 16), edge_panels(), strict=True):
+        panels.append(panel | {"gridPos": {"h": 7, "w": 8, "x": x, "y": 1}})
+    panels.append(_row("Generation", 8))
+    for x, panel in zip((0, 12), generation_panels(), strict=True):
+        panels.append(panel | {"gridPos": {"h": 7, "w": 12, "x": x, "y": 9}})
+    y = 16
     widths = (5, 5, 4, 5, 5)
     for stage in STAGES:
-        panels.append(
-            {
-                "type": "row",
-                "title": stage,
-                "collapsed": False,
-                "panels": [],
-                "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
-            }
-        )
+        panels.append(_row(stage, y))
         y += 1
         x = 0
         for panel, width in zip(stage_panels(stage), widths, strict=True):
@@ -188,8 +241,9 @@ def dashboard() -> dict[str, Any]:
     return {
         "uid": "rag-serve-stages",
         "title": "rag-serve: stages",
-        "description": "Per-stage latency, throughput, replicas, queue and GPU share of the "
-        "RAG graph (Ray Serve metrics; generated by `python -m graph.k8s render`).",
+        "description": "Admission, generation (time to first token, tokens/s) and per-stage "
+        "latency, throughput, replicas, queue and GPU share of the RAG graph (Ray Serve "
+        "metrics; generated by `python -m graph.k8s render`).",
         "tags": ["ray", "serve", "rag"],
         "schemaVersion": 39,
         "version": 1,

@@ -141,7 +141,8 @@ def _worker_group(profile: Profile, group: WorkerGroup) -> dict[str, Any]:
         {"serve": p.SERVE_PORT, "metrics": p.METRICS_PORT},
         _requests_limits(group.cpu, group.memory, group.gpus),
     )
-    container["env"] += [{"name": k, "value": v} for k, v in profile.worker_env.items()]
+    env = profile.ray_env | profile.worker_env
+    container["env"] += [{"name": k, "value": v} for k, v in env.items()]
     # Workers run the Ingress replicas, which read the API keys file (the head runs none).
     container["volumeMounts"] = [_keys_mount()]
     pod = _pod_spec(container, gpu=bool(group.gpus))
@@ -176,6 +177,7 @@ def rayservice(profile: Profile, serve_config_v2: str, ray_version: str) -> Mani
         },
         _requests_limits("2", "8Gi"),
     )
+    head["env"] += [{"name": k, "value": v} for k, v in profile.ray_env.items()]
     return {
         "apiVersion": "ray.io/v1",
         "kind": "RayService",

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from deployments.observability.tracing import EXPORTER_IMPORT_PATH
+
 NAMESPACE = "rag"
 APP_LABEL = "rag-serve"
 RAYSERVICE = "rag-serve"
@@ -31,6 +33,22 @@ DASHBOARD_PORT = 8265
 METRICS_PORT = 8080
 GCS_PORT = 6379
 CLIENT_PORT = 10001
+
+OTEL_COLLECTOR = "otel-collector"
+OTLP_HTTP_PORT = 4318
+OTLP_ENDPOINT = f"http://{OTEL_COLLECTOR}.{NAMESPACE}.svc.cluster.local:{OTLP_HTTP_PORT}"
+"""The OpenTelemetry Collector's OTLP/HTTP receiver (k8s/monitoring/otel-collector.yaml)."""
+
+TRACING_ENV = {
+    # Serve (proxy and every replica) traces each request, one trace through every
+    # deployment, and hands the spans to this hook, which sends them to the collector.
+    # Serve's own default samples 1%; every request here (lower it under heavy load).
+    "RAY_SERVE_TRACING_EXPORTER_IMPORT_PATH": EXPORTER_IMPORT_PATH,
+    "RAY_SERVE_TRACING_SAMPLING_RATIO": "1.0",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP_ENDPOINT,
+    "OTEL_SERVICE_NAME": APP_LABEL,
+}
+"""Environment of every Ray container that turns Ray Serve's tracing on (docs/OBSERVABILITY.md)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,8 @@ class Profile:
     deployments: dict[str, dict[str, Any]]
     worker_groups: tuple[WorkerGroup, ...]
     worker_env: dict[str, str] = field(default_factory=dict)
+    ray_env: dict[str, str] = field(default_factory=dict)
+    """Environment of every Ray container, head and workers (the proxies run on both)."""
 
     @property
     def image(self) -> str:
@@ -115,6 +135,7 @@ CPU = Profile(
             "cpu-workers", 1, 6, cpu="8", memory="24Gi", ray_resources={CPU_WORKER_RESOURCE: "1000"}
         ),
     ),
+    ray_env=TRACING_ENV,
 )
 
 GPU = Profile(
@@ -156,6 +177,7 @@ GPU = Profile(
         ),
         WorkerGroup("gpu-workers", 1, 2, cpu="8", memory="32Gi", gpus=1),
     ),
+    ray_env=TRACING_ENV,
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (CPU, GPU)}

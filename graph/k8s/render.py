@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from graph.k8s import manifests
+from graph.k8s import collector, manifests
 from graph.k8s.dashboard import dashboard_json
 from graph.k8s.profiles import PROFILES, Profile
 from graph.k8s.serve_config import ROOT, serve_config_v2
@@ -22,6 +22,11 @@ NOTES = {
     "rayservice": (
         "# Probes: none set on purpose; KubeRay injects raylet/GCS checks on the head and\n"
         "# raylet + Serve proxy (:8000/-/healthz) checks on workers (graph/k8s/manifests.py).\n"
+    ),
+    "collector": (
+        "# Spans of every Ray pod arrive here over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT in the\n"
+        "# RayService). Needs no Prometheus operator: `kubectl apply -f` this file alone works.\n"
+        "# To keep the traces, uncomment the Tempo or Jaeger exporter in the ConfigMap.\n"
     ),
     "secret": (
         "# NOT applied by kustomize: fill in real values and apply once by hand, e.g.\n"
@@ -80,7 +85,11 @@ def base_objects() -> list[dict[str, Any]]:
 
 
 def monitoring_objects() -> list[dict[str, Any]]:
-    return [manifests.pod_monitor(), manifests.dashboard_configmap(dashboard_json())]
+    return [
+        manifests.pod_monitor(),
+        manifests.dashboard_configmap(dashboard_json()),
+        *collector.objects(),
+    ]
 
 
 def generated_files() -> dict[str, str]:
@@ -98,8 +107,10 @@ def generated_files() -> dict[str, str]:
         "monitoring/grafana-dashboard.yaml": to_yaml(
             manifests.dashboard_configmap(dashboard_json())
         ),
+        "monitoring/otel-collector.yaml": to_yaml(*collector.objects(), note=NOTES["collector"]),
         "monitoring/kustomization.yaml": to_yaml(
-            KUSTOMIZATION | {"resources": ["podmonitor.yaml", "grafana-dashboard.yaml"]}
+            KUSTOMIZATION
+            | {"resources": ["podmonitor.yaml", "grafana-dashboard.yaml", "otel-collector.yaml"]}
         ),
         "monitoring/rag-serve-dashboard.json": dashboard_json(),
     }

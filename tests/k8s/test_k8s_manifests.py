@@ -286,6 +286,52 @@ def test_a_scaled_quota_is_refused_when_rendering():
         serve_config_v2(profiles.PROFILES["cpu"], base)
 
 
+def test_serve_config_v2_carries_the_json_logging_config():
+    base = load_serve_config()
+    assert base["logging_config"]["encoding"] == "JSON"
+    for overlay in profiles.PROFILES:
+        cluster = yaml.safe_load(rayservice(overlay)["spec"]["serveConfigV2"])
+        assert cluster["logging_config"] == base["logging_config"]
+
+
+def test_every_ray_container_traces_to_the_collector_service():
+    collector = {
+        (o["kind"], o["metadata"]["name"]): o
+        for o in docs(K8S_DIR / "monitoring" / "otel-collector.yaml")
+    }
+    service = collector[("Service", profiles.OTEL_COLLECTOR)]
+    deployment = collector[("Deployment", profiles.OTEL_COLLECTOR)]
+    endpoint = urlparse(profiles.OTLP_ENDPOINT)
+    assert endpoint.hostname == (
+        f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local"
+    )
+    (port,) = service["spec"]["ports"]
+    assert endpoint.port == port["port"] == profiles.OTLP_HTTP_PORT
+    pod = deployment["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports[port["targetPort"]] == profiles.OTLP_HTTP_PORT
+    # The collector's own config: OTLP/HTTP in on that port, the debug exporter out.
+    config_map = collector[("ConfigMap", f"{profiles.OTEL_COLLECTOR}-config")]
+    config = yaml.safe_load(config_map["data"]["collector.yaml"])
+    http = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    assert http == f"0.0.0.0:{profiles.OTLP_HTTP_PORT}"
+    assert config["service"]["pipelines"]["traces"]["exporters"] == ["debug"]
+    (kustomization,) = docs(K8S_DIR / "monitoring" / "kustomization.yaml")
+    assert "otel-collector.yaml" in kustomization["resources"]
+    # Not one of the Ray pods: their NetworkPolicy and PodMonitor leave it alone.
+    assert pod["metadata"]["labels"]["app.kubernetes.io/name"] != profiles.APP_LABEL
+    for overlay in profiles.PROFILES:
+        for ray_container in ray_containers(rayservice(overlay)):  # head runs a proxy too
+            env = {e["name"]: e.get("value") for e in ray_container["env"]}
+            assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == profiles.OTLP_ENDPOINT
+            assert env["RAY_SERVE_TRACING_EXPORTER_IMPORT_PATH"] == (
+                "deployments.observability.tracing:span_processors"
+            )
+            assert float(env["RAY_SERVE_TRACING_SAMPLING_RATIO"]) == 1.0
+
+
 def test_network_policy_opens_only_the_serve_port_to_everyone():
     policy = generated_networkpolicy()
     pod_labels = rayservice("gpu")["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]
@@ -313,14 +359,23 @@ def test_pod_monitor_scrapes_the_metrics_port_of_every_ray_pod():
             assert ports["serve"] == profiles.SERVE_PORT  # KubeRay's worker readiness probe
 
 
-def test_dashboard_has_the_edge_then_one_row_per_stage_with_ray_metric_names():
+def test_dashboard_has_the_edge_generation_then_one_row_per_stage_with_ray_metric_names():
     board = dashboard()
     rows = [p for p in board["panels"] if p["type"] == "row"]
-    assert [r["title"] for r in rows] == ["Edge", *STAGES]
+    assert [r["title"] for r in rows] == ["Edge", "Generation", *STAGES]
     panels = [p for p in board["panels"] if p["type"] != "row"]
-    assert len(panels) == 2 + 5 * len(STAGES)
-    edge = " ".join(t["expr"] for p in panels[:2] for t in p["targets"])
+    assert len(panels) == 3 + 2 + 5 * len(STAGES)
+    by_title = {p["title"]: p for p in panels}
+    edge = " ".join(t["expr"] for p in panels[:3] for t in p["targets"])
     assert "ray_rag_admission_decisions_total" in edge  # deployments.metrics' counter
+    shed = by_title["Edge: shed share"]
+    assert shed["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    assert all('outcome="shed"' in t["expr"] for t in shed["targets"])
+    ttft = by_title["Generation: time to first token"]
+    assert [t["legendFormat"] for t in ttft["targets"]] == ["p50 {{route}}", "p95 {{route}}"]
+    assert all("ray_rag_time_to_first_token_seconds_bucket" in t["expr"] for t in ttft["targets"])
+    (tokens,) = by_title["Generation: tokens/s"]["targets"]
+    assert "rate(ray_rag_generated_tokens_total" in tokens["expr"]
     for stage in STAGES:
         titles = {p["title"] for p in panels if p["title"].startswith(f"{stage}:")}
         assert titles == {
