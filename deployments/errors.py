@@ -84,6 +84,13 @@ class PermissionDeniedError(RagError):
     error_type = "permission_denied"
 
 
+class NotFoundError(RagError):
+    """The request names something the graph does not have (404), e.g. an unknown model."""
+
+    status_code = 404
+    error_type = "not_found"
+
+
 class PayloadTooLargeError(RagError):
     """The request is larger than this route accepts (413); the message says what to do."""
 

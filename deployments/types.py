@@ -82,7 +82,11 @@ class Reranked:
 
 @dataclass(frozen=True)
 class Rewrite:
-    """What the query rewriter produced for one query."""
+    """What the query rewriter produced for one query.
+
+    ``original`` is the question as asked; in a conversation, the last user message made
+    standalone from the earlier turns (what the generator answers).
+    """
 
     original: str
     query: str
@@ -124,6 +128,33 @@ class Generation:
     model: str | None = None
     completion_tokens: int | None = None
     prompt_tokens: int | None = None
+    finish_reason: Literal["stop", "length"] = "stop"
+
+
+Turn = tuple[str, str]
+"""One earlier turn of a conversation: ``(role, content)``, role user/assistant/system."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What one request asks of the LLM beyond the configured generation settings
+    (OpenAI's parameters; None: the configured value). The extractive generator has no
+    sampling and ignores them."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+
+
+DEFAULT_SAMPLING = Sampling()
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of an answer being written: streamed ahead of the whole :class:`Answer`."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -172,6 +203,7 @@ class Answer:
     stages: tuple[str, ...] = ()
     usage: dict[str, int | None] | None = None
     degraded: tuple[str, ...] = ()
+    finish_reason: Literal["stop", "length"] = "stop"
 
 
 @dataclass(frozen=True)

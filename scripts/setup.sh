@@ -9,6 +9,19 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 VENV=${VENV:-.venv}
 PIP="$VENV/bin/pip"
 
+# The chat page's browser test drives Debian's chromium (Playwright's own browser download
+# is not reachable from these machines). Checked on every run: it lives outside .venv.
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian's chromium for the browser test"
+    apt-get install -y -qq chromium >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+  else
+    echo "setup: WARNING chromium is missing and this user cannot apt-get it;" \
+      "tests/e2e/test_chat_page_e2e.py will fail until 'apt-get install chromium' runs" >&2
+  fi
+fi
+
 stamp="$VENV/.setup-$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ]; then
   echo "setup: $VENV is up to date"

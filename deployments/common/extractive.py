@@ -37,7 +37,7 @@ def extractive_answer(query: str, hits: Sequence[Hit], *, max_sentences: int = 3
     """Pick up to ``max_sentences`` sentences from ``hits`` by overlap with the query.
 
     Sentences keep the order of their passages (best passage first) and carry the
-    passage number as a citation.
+    passage number as a citation (the pieces of :func:`extractive_sentences`, joined).
 
     >>> from deployments.types import Hit
     >>> hits = [Hit("c1", "d1", "", "Cats purr. Milvus stores vectors.", 1.0)]
@@ -46,8 +46,19 @@ def extractive_answer(query: str, hits: Sequence[Hit], *, max_sentences: int = 3
     >>> extractive_answer("anything", [])
     'No passages matched the question, so there is nothing to answer from.'
     """
+    return "".join(extractive_sentences(query, hits, max_sentences=max_sentences))
+
+
+def extractive_sentences(query: str, hits: Sequence[Hit], *, max_sentences: int = 3) -> list[str]:
+    """The extractive answer in the pieces it streams in: each sentence with its citation,
+    the pieces after the first led by a space.
+
+    >>> hits = [Hit("c1", "d1", "", "Cats purr. Milvus stores vectors.", 1.0)]
+    >>> extractive_sentences("Do cats purr where vectors are stored?", hits)
+    ['Cats purr. [1]', ' Milvus stores vectors. [1]']
+    """
     if not hits:
-        return "No passages matched the question, so there is nothing to answer from."
+        return ["No passages matched the question, so there is nothing to answer from."]
     query_terms = _terms(query)
     scored = []
     for n, hit in enumerate(hits, start=1):
@@ -58,4 +69,6 @@ def extractive_answer(query: str, hits: Sequence[Hit], *, max_sentences: int = 3
     if not best:  # nothing overlaps: lead with the top passage's opening sentence
         best = scored[:1]
     chosen = sorted(best, key=lambda s: (-s[1], -s[2]))
-    return " ".join(f"{sentence} [{n}]" for _, _, _, sentence, n in chosen)
+    return [
+        f"{' ' if i else ''}{sentence} [{n}]" for i, (_, _, _, sentence, n) in enumerate(chosen)
+    ]

@@ -6,9 +6,11 @@ deployments and ``serve_config.yaml`` overrides apply to whichever runs.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from ray import serve
 
-from deployments.common.extractive import extractive_answer
+from deployments.common.extractive import extractive_answer, extractive_sentences
 from deployments.generator.availability import GeneratorPlan
 from deployments.generator.config import GeneratorConfig
 from deployments.types import Generation, Hit
@@ -22,6 +24,12 @@ class ExtractiveGenerator:
 
     async def generate(self, query: str, hits: list[Hit]) -> Generation:
         return Generation(answer=extractive_answer(query, hits), generator="extractive")
+
+    async def stream(self, query: str, hits: list[Hit]) -> AsyncIterator[str]:
+        """The same answer, a sentence (with its citation) at a time: the pieces joined
+        are :meth:`generate`'s answer."""
+        for piece in extractive_sentences(query, hits):
+            yield piece
 
     def check_health(self) -> None:
         return None
@@ -46,6 +54,7 @@ def llm_config(cfg: GeneratorConfig, model_source: str):
             "ray_actor_options": {"num_cpus": 0},
         },
         log_engine_metrics=True,
+        experimental_configs={"stream_batching_interval_ms": cfg.stream_batching_interval_ms},
     )
 
 

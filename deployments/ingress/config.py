@@ -91,6 +91,35 @@ class AdmissionConfig(BaseModel):
         return self
 
 
+class ChatConfig(BaseModel):
+    """The OpenAI-compatible routes (``/v1/chat/completions``, ``/v1/models``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_id: str = Field(
+        default="rag",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$",
+        description="The model name clients send (`model`) and `/v1/models` lists: the "
+        "whole graph, retrieval and generation, answering with citations.",
+    )
+    top_k: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        description="Passages an answer cites unless the request's "
+        "`top_k` extension says otherwise.",
+    )
+    max_messages: int = Field(
+        default=64,
+        ge=1,
+        le=1024,
+        description="Most messages one request may carry; the rewriter reads the last few "
+        "turns only, so longer conversations gain nothing.",
+    )
+
+
 class IngressConfig(BaseModel):
     """The Ingress: admission control (this module) and the edge's security policy."""
 
@@ -102,4 +131,7 @@ class IngressConfig(BaseModel):
     security: SecurityConfig = Field(
         default_factory=SecurityConfig,
         description="API keys and scopes, per-key quotas, body size limit, CORS.",
+    )
+    chat: ChatConfig = Field(
+        default_factory=ChatConfig, description="The OpenAI-compatible chat routes."
     )

@@ -11,6 +11,7 @@ from ray.serve.handle import DeploymentHandle
 from deployments.ingress.api import create_api
 from deployments.ingress.config import IngressConfig
 from deployments.ingress.routes import Backends
+from deployments.observability.logs import route_stage_logs
 
 
 def _readiness() -> tuple[bool, dict[str, str]]:
@@ -52,6 +53,7 @@ class Ingress:
         milvus: DeploymentHandle | None = None,
         quotas: DeploymentHandle | None = None,
     ) -> None:
+        route_stage_logs()
         self._config = IngressConfig.model_validate(config)
         self._backends = Backends(
             supervisor, ingester, lambda: asyncio.to_thread(_readiness), quotas=quotas

@@ -76,12 +76,21 @@ def describe_validation_error(
 def error_body(
     kind: str, message: str, param: str | None, request_id: str
 ) -> dict[str, dict[str, str | None]]:
-    """The contract's JSON error body.
+    """The contract's JSON error body (OpenAI's ``type, message, param, code``, the code
+    repeating the type, plus the request id).
 
-    >>> error_body("not_found", "Not Found", None, "r1")
-    {'error': {'type': 'not_found', 'message': 'Not Found', 'param': None, 'request_id': 'r1'}}
+    >>> sorted(error_body("not_found", "Not Found", None, "r1")["error"].items())
+    [('code', 'not_found'), ('message', 'Not Found'), ('param', None), ('request_id', 'r1'), ...]
     """
-    return {"error": {"type": kind, "message": message, "param": param, "request_id": request_id}}
+    return {
+        "error": {
+            "type": kind,
+            "message": message,
+            "param": param,
+            "code": kind,
+            "request_id": request_id,
+        }
+    }
 
 
 def _reply(

@@ -4,6 +4,8 @@ The deadline is ``X-Request-Timeout`` (seconds) or the configured default. The q
 admitted, degraded or shed by :class:`~deployments.ingress.admission.Admission`; once
 admitted, the call carries the absolute deadline down the graph and is cancelled (with
 every stage call it made) when the deadline passes or the client disconnects.
+:func:`forward_stream` does the same for a streaming call: failures before its first item
+are the reply's status (and a dead replica is retried), later ones end the stream.
 """
 
 from __future__ import annotations
@@ -11,13 +13,20 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from fastapi import Request
 
-from deployments.calls import call_stage
-from deployments.errors import DeadlineExceededError, InvalidRequestError, OverloadedError
+from deployments.calls import as_stage_error, call_stage
+from deployments.common.streams import bounded
+from deployments.errors import (
+    DeadlineExceededError,
+    InvalidRequestError,
+    OverloadedError,
+    StageUnavailableError,
+)
 from deployments.ingress.admission import Admission
 from deployments.ingress.config import AdmissionConfig
 from deployments.metrics import record_admission
@@ -80,22 +89,12 @@ async def forward(
         DeadlineExceededError: Admitted, but no answer before the deadline.
     """
     cfg: AdmissionConfig = request.app.state.config.admission
-    books: Admission = request.app.state.admission
     budget = deadline_budget(request.headers.get(DEADLINE_HEADER), cfg)
     deadline = time.time() + budget
     if not admit:
         return await _within(call_stage(lambda: call(deadline, FULL_PLAN), stage=stage), budget)
-    decision = books.decide(route, budget)
-    if decision.plan is None:
-        record_admission(route, "shed")
-        raise OverloadedError(
-            f"the graph is at capacity: this {route} would take about "
-            f"{decision.estimate_s:.1f}s, beyond the {min(budget, books.objective_s(route)):.1f}s "
-            "it may take; retry after the Retry-After delay",
-            retry_after_s=decision.retry_after_s,
-        )
-    record_admission(route, "degraded" if decision.plan.degraded else "full")
-    plan = decision.plan
+    books: Admission = request.app.state.admission
+    plan = _admit(books, route, budget)
     ticket = books.start(route, plan)
     measured = False
     try:
@@ -106,11 +105,105 @@ async def forward(
         books.done(ticket, measured=measured)
 
 
+async def forward_stream(
+    request: Request,
+    route: str,
+    start: Callable[[float, Plan], Any],
+    *,
+    stage: str = "Supervisor",
+) -> AsyncIterator[Any]:
+    """Admit ``request`` and open ``start(deadline, plan)``'s stream (a Serve
+    ``DeploymentResponseGenerator``) within its deadline.
+
+    Returns once the first item has arrived, with an iterator over every item: failures
+    before it raise here (and become the reply's status); a replica that died before it
+    is retried like any stage call. Later failures (the deadline included) are raised by
+    the iterator, whose end, failure or abandonment (the client went away) cancels the
+    stream and gives the admission ticket back.
+
+    Raises:
+        OverloadedError: Shed.
+        DeadlineExceededError: No first item before the deadline.
+    """
+    cfg: AdmissionConfig = request.app.state.config.admission
+    books: Admission = request.app.state.admission
+    budget = deadline_budget(request.headers.get(DEADLINE_HEADER), cfg)
+    deadline = time.time() + budget
+    plan = _admit(books, route, budget)
+    ticket = books.start(route, plan)
+    returned = [False]
+
+    def give_back(measured: bool) -> None:
+        if not returned[0]:
+            returned[0] = True
+            books.done(ticket, measured=measured)
+
+    async def first() -> tuple[Any, Any]:
+        source = start(deadline, plan)
+        try:
+            return source, await source.__anext__()
+        except StopAsyncIteration:
+            raise StageUnavailableError(f"the {stage} stage ended its stream empty") from None
+        except BaseException:
+            source.cancel()
+            raise
+
+    try:
+        source, head = await _within(call_stage(first, stage=stage), budget)
+    except BaseException:
+        give_back(False)
+        raise
+
+    def late() -> DeadlineExceededError:
+        return _late(budget)
+
+    async def items() -> AsyncIterator[Any]:
+        finished = False
+        try:
+            yield head
+            remaining = deadline + GRACE_S - time.time()
+            async for item in bounded(source, remaining, late):
+                yield item
+            finished = True
+        except Exception as exc:  # noqa: BLE001 - Ray's failures mapped, others re-raised
+            mapped = as_stage_error(exc, stage)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        finally:
+            if not finished:
+                source.cancel()
+            give_back(finished)
+
+    stream = items()
+    weakref.finalize(stream, give_back, False)  # never iterated: the ticket still returns
+    return stream
+
+
+def _admit(books: Admission, route: str, budget: float) -> Plan:
+    """The plan ``route``'s query is admitted under (counted in metrics), or shed."""
+    decision = books.decide(route, budget)
+    if decision.plan is None:
+        record_admission(route, "shed")
+        raise OverloadedError(
+            f"the graph is at capacity: this {route} would take about "
+            f"{decision.estimate_s:.1f}s, beyond the {min(budget, books.objective_s(route)):.1f}s "
+            "it may take; retry after the Retry-After delay",
+            retry_after_s=decision.retry_after_s,
+        )
+    record_admission(route, "degraded" if decision.plan.degraded else "full")
+    return decision.plan
+
+
+def _late(budget: float) -> DeadlineExceededError:
+    return DeadlineExceededError(
+        f"no answer within the request's deadline of {budget:g}s; its work was cancelled "
+        f"(set {DEADLINE_HEADER} for a longer one)"
+    )
+
+
 async def _within(work: Awaitable[T], budget: float) -> T:
     try:
         return await asyncio.wait_for(work, budget + GRACE_S)
     except TimeoutError as exc:
-        raise DeadlineExceededError(
-            f"no answer within the request's deadline of {budget:g}s; its work was cancelled "
-            f"(set {DEADLINE_HEADER} for a longer one)"
-        ) from exc
+        raise _late(budget) from exc

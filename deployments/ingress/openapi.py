@@ -18,10 +18,12 @@ from typing import Any, Literal
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
+from deployments.ingress.chat.schemas import ChatCompletionChunk
 from deployments.ingress.forward import DEADLINE_HEADER
 from deployments.ingress.schemas import INT64, MAX_METADATA_BYTES, MAX_METADATA_DEPTH
 
 HEALTH_PATH = "/healthz"
+CHAT_PATH = "/v1/chat/completions"
 GRAPH_PREFIX = "/v1/"
 """Routes under it are guarded by API keys and quotas and forwarded into the graph."""
 _REF = "#/components/schemas/{model}"
@@ -32,6 +34,7 @@ ERRORS: dict[int, str] = {
     "`param` names it.",
     401: "No API key, or an unknown or revoked one (`authentication_error`).",
     403: "The API key lacks this route's scope (`permission_denied`).",
+    404: "The request names a model this graph does not serve (`not_found`); see /v1/models.",
     413: "Request too large (`payload_too_large`): the body is over the byte limit, or the "
     "documents' text over the per-request budget; split it over several requests.",
     429: "The API key is over its rate limit (`rate_limited`); retry after `Retry-After`.",
@@ -73,6 +76,7 @@ class ErrorDetail(BaseModel):
         description="The parameter at fault, if any: a dotted path into the body (e.g. "
         "`documents.3.text`) or a header's name."
     )
+    code: str = Field(description="The same as `type` (OpenAI's clients read `code`).")
     request_id: str = Field(description="The request's id (as in X-Request-Id); quote it.")
 
 
@@ -151,6 +155,8 @@ def error_statuses(path: str, operation: dict[str, Any]) -> list[int]:
         statuses.add(413)  # the body limit, and text over the documents' budget
     if path.startswith(GRAPH_PREFIX):
         statuses |= {401, 403, 429, 503, 504}
+    if path == CHAT_PATH:
+        statuses.add(404)
     return sorted(statuses)
 
 
@@ -176,18 +182,24 @@ def _components(*models: type[BaseModel]) -> dict[str, Any]:
     return schemas
 
 
-def truthful(document: dict[str, Any], *, max_deadline_s: float) -> dict[str, Any]:
+def truthful(
+    document: dict[str, Any], *, max_deadline_s: float, model_id: str = "rag"
+) -> dict[str, Any]:
     """``document`` (FastAPI's) rewritten to say what the server answers (a new dict).
 
     Args:
         document: What FastAPI generated.
         max_deadline_s: The longest ``X-Request-Timeout`` the ingress accepts.
+        model_id: The one model the chat route serves (its ``model`` must be it).
     """
     doc = copy.deepcopy(document)
     components = doc.setdefault("components", {}).setdefault("schemas", {})
     for name in _FASTAPI_422:
         components.pop(name, None)
-    components.update(_components(ErrorBody, HealthBody))
+    components.update(_components(ErrorBody, HealthBody, ChatCompletionChunk))
+    chat_model = components.get("ChatCompletionRequest", {}).get("properties", {}).get("model")
+    if chat_model is not None:
+        chat_model["enum"] = [model_id]
     document_in = components.get("DocumentIn", {}).get("properties", {})
     if "metadata" in document_in:
         components.update(metadata_schemas())
@@ -217,19 +229,22 @@ def truthful(document: dict[str, Any], *, max_deadline_s: float) -> dict[str, An
     return doc
 
 
-def install_openapi(app: FastAPI, *, max_deadline_s: float) -> None:
+def install_openapi(app: FastAPI, *, max_deadline_s: float, model_id: str = "rag") -> None:
     """Make ``app.openapi()`` (and ``/openapi.json``, ``/docs``) serve :func:`truthful`'s
     document, built once on first use.
 
     Args:
         app: The ingress app, its routes included.
         max_deadline_s: The longest ``X-Request-Timeout`` the ingress accepts.
+        model_id: The model the chat route serves.
     """
     generate = app.openapi  # FastAPI's own (it caches in app.openapi_schema)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = truthful(generate(), max_deadline_s=max_deadline_s)
+            app.openapi_schema = truthful(
+                generate(), max_deadline_s=max_deadline_s, model_id=model_id
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -73,6 +73,13 @@ JsonInt = Annotated[int, BeforeValidator(_integral_float)]
 """An integer field of a request body: a JSON integer, or a number with an integral value."""
 
 
+def json_int(**bounds: int) -> Any:
+    """:data:`JsonInt` within ``bounds`` (``ge``, ``le``), for an optional field: bounds
+    set inside the type, where the OpenAPI document shows them as ``minimum``/``maximum``
+    (on ``JsonInt | None`` they would come out as pydantic's own keywords)."""
+    return Annotated[int, Field(**bounds), BeforeValidator(_integral_float)]
+
+
 def _too_much_text(what: str, chars: int) -> PydanticCustomError:
     return PydanticCustomError(
         TOO_LARGE,

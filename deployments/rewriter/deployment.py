@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from pydantic import ValidationError
 from ray import serve
 from ray.serve import Application
 
 from deployments.errors import ConfigError
+from deployments.observability.logs import route_stage_logs
 from deployments.rewriter.config import RewriterConfig
+from deployments.rewriter.conversation import standalone_question
 from deployments.rewriter.core import rewrite
-from deployments.types import Rewrite
+from deployments.types import Rewrite, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +31,7 @@ class QueryRewriter:
     """
 
     def __init__(self, config: dict | RewriterConfig) -> None:
+        route_stage_logs()  # this replica's deployments.* logs through Serve's logger
         if isinstance(config, RewriterConfig):
             self._cfg = config
         else:
@@ -42,8 +46,12 @@ class QueryRewriter:
             self._cfg.max_sub_queries,
         )
 
-    async def rewrite(self, query: str) -> Rewrite:
-        """Rewrite one query (see :func:`deployments.rewriter.core.rewrite`)."""
+    async def rewrite(self, query: str, history: Sequence[Turn] = ()) -> Rewrite:
+        """Rewrite one query (see :func:`deployments.rewriter.core.rewrite`); in a
+        conversation, the last message made standalone from the earlier turns first (see
+        :func:`deployments.rewriter.conversation.standalone_question`)."""
+        if history:
+            query = standalone_question(history, query)
         return rewrite(query, self._cfg)
 
     def check_health(self) -> None:

@@ -1,17 +1,28 @@
-"""The supervisor's view of the generator: one ``generate`` for either deployment kind."""
+"""The supervisor's view of the generator: ``generate`` (whole) and ``stream`` (piece by
+piece) for either deployment kind.
+
+Streaming reaches the ``Generator`` over a Serve streaming handle: vLLM's chat chunks
+(``data: {...}`` events, batched by Ray Serve LLM every ``stream_batching_interval_ms``)
+are read as they come and yielded as :class:`Delta` pieces, then one :class:`Generation`
+with the whole answer and its token counts. Cancelling the consumer cancels the Serve
+request, which makes the LLMServer abort the sequence in vLLM, freeing its batch slot.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Literal
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Literal
 
 from deployments.calls import as_stage_error
 from deployments.common.generation import GenerationSettings
 from deployments.common.prompt import build_messages
+from deployments.common.sse import DONE, sse_payloads
+from deployments.common.streams import bounded
 from deployments.errors import StageUnavailableError
 from deployments.supervisor.clients import as_client
-from deployments.types import Generation, Hit
+from deployments.types import DEFAULT_SAMPLING, Delta, Generation, Hit, Sampling
 
 
 class GeneratorClient:
@@ -32,45 +43,117 @@ class GeneratorClient:
         self._cfg = cfg
         self.kind = kind
 
-    async def generate(self, query: str, hits: Sequence[Hit]) -> Generation:
+    async def generate(
+        self, query: str, hits: Sequence[Hit], sampling: Sampling = DEFAULT_SAMPLING
+    ) -> Generation:
+        """The whole answer at once."""
         if self.kind == "extractive":
             return await as_client(self._handle).generate(query, list(hits))
-        try:
-            return await asyncio.wait_for(self._chat(query, hits), self._cfg.request_timeout_s)
-        except TimeoutError as exc:
-            raise StageUnavailableError(
-                f"the LLM did not answer within generator.request_timeout_s="
-                f"{self._cfg.request_timeout_s}s; retry, or raise the timeout",
-                param=None,
-            ) from exc
+        return await self._bounded(self._chat(query, hits, sampling))
 
-    async def _chat(self, query: str, hits: Sequence[Hit]) -> Generation:
-        from ray.serve.llm.openai_api_models import ChatCompletionRequest, ErrorResponse
+    async def stream(
+        self, query: str, hits: Sequence[Hit], sampling: Sampling = DEFAULT_SAMPLING
+    ) -> AsyncIterator[Delta | Generation]:
+        """The answer as it is written: :class:`Delta` pieces, then the :class:`Generation`
+        (the whole text, token counts, finish reason)."""
+        if self.kind == "extractive":
+            source = self._handle.options(stream=True).stream.remote(query, list(hits))
+            pieces = self._extractive_pieces(source)
+        else:
+            request = self._request(query, hits, sampling, stream=True)
+            source = self._handle.options(stream=True).chat.remote(request, None)
+            pieces = self._llm_pieces(source)
+        async for piece in bounded(pieces, self._cfg.request_timeout_s, self._timed_out):
+            yield piece
 
-        request = ChatCompletionRequest(
+    @staticmethod
+    async def _extractive_pieces(source) -> AsyncIterator[Delta | Generation]:
+        parts: list[str] = []
+        async with _stage_call(source):
+            async for text in source:
+                parts.append(text)
+                yield Delta(text)
+        yield Generation(answer="".join(parts), generator="extractive")
+
+    async def _llm_pieces(self, source) -> AsyncIterator[Delta | Generation]:
+        parts: list[str] = []
+        usage: dict[str, Any] = {}
+        finish: str | None = None
+        async with _stage_call(source):
+            async for batch in source:
+                for chunk in _chunks(batch):
+                    text, _, finish, usage = _read_chunk(chunk, finish, usage)
+                    if text:
+                        parts.append(text)
+                        yield Delta(text)
+        yield Generation(
+            answer="".join(parts).strip(),
+            generator="vllm",
             model=self._cfg.served_model_id,
+            completion_tokens=usage.get("completion_tokens"),
+            prompt_tokens=usage.get("prompt_tokens"),
+            finish_reason="length" if finish == "length" else "stop",
+        )
+
+    async def _bounded(self, work):
+        try:
+            return await asyncio.wait_for(work, self._cfg.request_timeout_s)
+        except TimeoutError as exc:
+            raise self._timed_out() from exc
+
+    def _timed_out(self) -> StageUnavailableError:
+        return StageUnavailableError(
+            f"the LLM did not answer within generator.request_timeout_s="
+            f"{self._cfg.request_timeout_s}s; retry, or raise the timeout",
+            param=None,
+        )
+
+    def _request(self, query: str, hits: Sequence[Hit], sampling: Sampling, *, stream: bool):
+        from ray.serve.llm.openai_api_models import ChatCompletionRequest
+
+        cfg = self._cfg
+        # A request may ask for a shorter answer, not a longer one: the prompt's token
+        # budget was cut for cfg.max_tokens of answer (finish_reason "length" says so).
+        max_tokens = min(sampling.max_tokens or cfg.max_tokens, cfg.max_tokens)
+        extra: dict[str, Any] = {}
+        if sampling.top_p is not None:
+            extra["top_p"] = sampling.top_p
+        if sampling.stop:
+            extra["stop"] = list(sampling.stop)
+        if stream:
+            extra["stream_options"] = {"include_usage": True}
+        return ChatCompletionRequest(
+            model=cfg.served_model_id,
             messages=build_messages(
                 query,
                 hits,
-                max_chars=self._cfg.max_passage_chars,
-                max_prompt_tokens=self._cfg.max_prompt_tokens,
+                max_chars=cfg.max_passage_chars,
+                max_prompt_tokens=cfg.max_prompt_tokens,
             ),
-            max_tokens=self._cfg.max_tokens,
-            temperature=self._cfg.temperature,
-            ignore_eos=self._cfg.ignore_eos,
-            stream=False,
+            max_tokens=max_tokens,
+            temperature=cfg.temperature if sampling.temperature is None else sampling.temperature,
+            ignore_eos=cfg.ignore_eos,
+            stream=stream,
+            **extra,
         )
+
+    async def _chat(self, query: str, hits: Sequence[Hit], sampling: Sampling) -> Generation:
+        from ray.serve.llm.openai_api_models import ErrorResponse
+
+        request = self._request(query, hits, sampling, stream=False)
         stream = self._handle.options(stream=True).chat.remote(request, None)
         try:
             async for response in stream:
                 if isinstance(response, ErrorResponse):
                     raise StageUnavailableError(f"the LLM failed: {response.error.message}")
+                choice = response.choices[0]
                 return Generation(
-                    answer=(response.choices[0].message.content or "").strip(),
+                    answer=(choice.message.content or "").strip(),
                     generator="vllm",
                     model=self._cfg.served_model_id,
                     completion_tokens=response.usage.completion_tokens if response.usage else None,
                     prompt_tokens=response.usage.prompt_tokens if response.usage else None,
+                    finish_reason="length" if choice.finish_reason == "length" else "stop",
                 )
         except asyncio.CancelledError:
             # The query's deadline passed or its client left: cancelling the Serve request
@@ -83,3 +166,60 @@ class GeneratorClient:
                 raise
             raise mapped from exc
         raise StageUnavailableError("the LLM returned no response")
+
+
+@contextlib.asynccontextmanager
+async def _stage_call(source) -> AsyncIterator[None]:
+    """Around reading a streaming call: Ray's failures become the graph's errors, and the
+    call is cancelled (vLLM aborts the sequence) if reading stops before its end."""
+    finished = False
+    try:
+        yield
+        finished = True
+    except Exception as exc:  # noqa: BLE001 - Ray's failures mapped, others re-raised
+        mapped = as_stage_error(exc, "Generator")
+        if mapped is exc:
+            raise
+        raise mapped from exc
+    finally:
+        if not finished:
+            source.cancel()
+
+
+def _chunks(batch: Any) -> list[Any]:
+    """The items of one message of the LLMServer's chat stream: a list of SSE strings (its
+    batcher), a lone string, or an ``ErrorResponse``."""
+    return list(batch) if isinstance(batch, list) else [batch]
+
+
+def _read_chunk(
+    chunk: Any, finish: str | None, usage: dict[str, Any]
+) -> tuple[str, bool, str | None, dict[str, Any]]:
+    """(text, stream done, finish reason, usage) after one item of vLLM's chat stream.
+
+    >>> _read_chunk('data: {"choices":[{"delta":{"content":"Hi"},"finish_reason":null}]}\\n\\n',
+    ...             None, {})
+    ('Hi', False, None, {})
+    >>> _read_chunk('data: {"choices":[],"usage":{"completion_tokens":3}}\\n\\ndata: [DONE]\\n\\n',
+    ...             "length", {})
+    ('', True, 'length', {'completion_tokens': 3})
+    """
+    if not isinstance(chunk, str):  # ErrorResponse (vLLM refused the request)
+        error = getattr(chunk, "error", chunk)
+        raise StageUnavailableError(f"the LLM failed: {getattr(error, 'message', error)}")
+    text, done = [], False
+    for payload in sse_payloads(chunk):
+        if payload == DONE:
+            done = True
+            continue
+        if "error" in payload:
+            message = payload["error"].get("message", payload["error"])
+            raise StageUnavailableError(f"the LLM failed mid-answer: {message}")
+        for choice in payload.get("choices") or ():
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                text.append(content)
+            finish = choice.get("finish_reason") or finish
+        if payload.get("usage"):
+            usage = payload["usage"]
+    return "".join(text), done, finish, usage

@@ -1,7 +1,10 @@
 """The RAG agent as a LangGraph ``StateGraph``: rewrite -> retrieve -> rerank -> generate.
 
 Simple queries retrieve once; complex and comparative queries retrieve once per
-sub-question, merge the lists with RRF, then rerank against the whole query.
+sub-question, merge the lists with RRF, then rerank against the whole query. In a
+conversation (``history``) the rewriter first makes the last message a standalone question.
+With ``stream`` set, the generate node writes the answer's pieces (:class:`Delta`) to
+LangGraph's custom stream as they arrive (``graph.astream(..., stream_mode="custom")``).
 The factory takes clients (deployment handles in Serve, fakes in unit tests) and
 returns the graph uncompiled.
 """
@@ -10,19 +13,32 @@ from __future__ import annotations
 
 import operator
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Annotated, Literal, Protocol, TypedDict
 
+from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
-from deployments.common.extractive import extractive_answer
+from deployments.common.extractive import extractive_sentences
 from deployments.common.fusion import rrf_fuse
-from deployments.types import FULL_PLAN, Candidate, Generation, Hit, Plan, Reranked, Rewrite
+from deployments.types import (
+    DEFAULT_SAMPLING,
+    FULL_PLAN,
+    Candidate,
+    Delta,
+    Generation,
+    Hit,
+    Plan,
+    Reranked,
+    Rewrite,
+    Sampling,
+    Turn,
+)
 
 
 class RewriterClient(Protocol):
-    async def rewrite(self, query: str) -> Rewrite: ...
+    async def rewrite(self, query: str, history: Sequence[Turn] = ()) -> Rewrite: ...
 
 
 class RetrieverClient(Protocol):
@@ -36,7 +52,13 @@ class RerankerClient(Protocol):
 
 
 class GeneratorClient(Protocol):
-    async def generate(self, query: str, hits: Sequence[Hit]) -> Generation: ...
+    async def generate(
+        self, query: str, hits: Sequence[Hit], sampling: Sampling = DEFAULT_SAMPLING
+    ) -> Generation: ...
+
+    def stream(
+        self, query: str, hits: Sequence[Hit], sampling: Sampling = DEFAULT_SAMPLING
+    ) -> AsyncIterator[Delta | Generation]: ...
 
 
 def _merge(left: dict[str, float], right: dict[str, float]) -> dict[str, float]:
@@ -49,6 +71,9 @@ class RagState(TypedDict, total=False):
     query: str
     top_k: int
     plan: Plan
+    history: tuple[Turn, ...]  # earlier turns of a conversation, oldest first
+    sampling: Sampling
+    stream: bool  # write the answer's pieces to the custom stream
     rewrite: Rewrite
     candidates: list[Hit]
     hits: list[Hit]
@@ -88,7 +113,12 @@ def create_rag_graph(
 
     async def rewrite(state: RagState) -> dict:
         t = time.perf_counter()
-        result = await rewriter.rewrite(state["query"])
+        history = state.get("history") or ()
+        result = await (
+            rewriter.rewrite(state["query"], history)
+            if history
+            else rewriter.rewrite(state["query"])
+        )
         return {"rewrite": result, "timings_ms": {"rewrite": _ms(t)}, "stages": ["rewrite"]}
 
     def route(state: RagState) -> Literal["retrieve", "retrieve_each"]:
@@ -144,11 +174,22 @@ def create_rag_graph(
 
         async def generate(state: RagState) -> dict:
             t = time.perf_counter()
+            question, hits = state["rewrite"].original, state["hits"]
+            sampling = state.get("sampling", DEFAULT_SAMPLING)
+            write = get_stream_writer() if state.get("stream") else None
             if state.get("plan", FULL_PLAN).extractive:
-                answer = extractive_answer(state["query"], state["hits"])
-                generation = Generation(answer=answer, generator="extractive")
+                pieces = extractive_sentences(question, hits)
+                for piece in pieces if write else ():
+                    write(Delta(piece))
+                generation = Generation(answer="".join(pieces), generator="extractive")
+            elif write is None:
+                generation = await generator.generate(question, hits, sampling)
             else:
-                generation = await generator.generate(state["query"], state["hits"])
+                async for piece in generator.stream(question, hits, sampling):
+                    if isinstance(piece, Delta):
+                        write(piece)
+                    else:
+                        generation = piece
             return {
                 "generation": generation,
                 "timings_ms": {"generate": _ms(t)},

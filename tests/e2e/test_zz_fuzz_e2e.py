@@ -34,5 +34,10 @@ def test_the_live_graph_keeps_its_openapi_contract(graph):
     )
     problems, cases = run_all_phases(schema)
     assert problems == [], "\n".join(problems)
-    for operation in ("POST /v1/query", "POST /v1/search", "POST /v1/documents"):
+    for operation in (
+        "POST /v1/query",
+        "POST /v1/search",
+        "POST /v1/documents",
+        "POST /v1/chat/completions",
+    ):
         assert cases[operation] >= EXAMPLES, cases

@@ -9,7 +9,7 @@ from typing import Any
 from deployments.ingress.api import create_api
 from deployments.ingress.config import IngressConfig
 from deployments.ingress.routes import Backends
-from deployments.types import Answer, Hit, IngestResult, Retrieval
+from deployments.types import Answer, Delta, Hit, IngestResult, Retrieval
 
 HIT = Hit("d1#0000", "d1", "T", "text one", 0.9, {"hybrid": 0.03, "rerank": 0.9})
 
@@ -55,12 +55,48 @@ def _retrieval(query: str, top_k: int) -> Retrieval:
     )
 
 
+class FakeStream:
+    """A ``DeploymentResponseGenerator`` stand-in over ``items`` (an exception is raised
+    where it stands)."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items, self.cancelled = list(items), False
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if not self.items:
+            raise StopAsyncIteration
+        item = self.items.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
 class FakeSupervisor:
-    """``answer`` and ``search`` on (query, top_k); ``fn`` replaces ``answer``'s reply."""
+    """``answer`` and ``search`` on (query, top_k); ``fn`` replaces ``answer``'s reply;
+    ``options(stream=True).answer_stream.remote(...)`` streams the answer word by word."""
 
     def __init__(self, fn: Callable[[str, int], Answer] | None = None) -> None:
         self.answer = FakeMethod(fn or _answer, keep=2)
         self.search = FakeMethod(_retrieval, keep=2)
+        self.answer_stream = self  # options(stream=True).answer_stream.remote(...)
+        self.stream_calls: list[tuple] = []
+
+    def options(self, **kwargs: Any) -> FakeSupervisor:
+        assert kwargs == {"stream": True}
+        return self
+
+    def remote(self, query: str, top_k: int, *rest: Any) -> FakeStream:
+        self.stream_calls.append((query, top_k, *rest))
+        answer = self.answer.fn(query, top_k)
+        words = answer.answer.split(" ")
+        pieces = [Delta(w if i == 0 else " " + w) for i, w in enumerate(words)]
+        return FakeStream([*pieces, answer])
 
 
 class FakeIngester:

@@ -22,7 +22,7 @@ from deployments.ingress.security.keys import (
 from tests.deployments.ingress.fakes import FakeSupervisor, fake_api
 from tests.support.fuzzing import EXAMPLES, fuzz_config, hold_to_contract, run_all_phases
 
-ROUTES = ("POST /v1/query", "POST /v1/search", "POST /v1/documents")
+ROUTES = ("POST /v1/query", "POST /v1/search", "POST /v1/documents", "POST /v1/chat/completions")
 
 
 def test_the_ingress_keeps_its_openapi_contract():

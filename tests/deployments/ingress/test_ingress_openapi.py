@@ -55,7 +55,7 @@ def test_the_error_body_is_the_contracts(spec):
     schemas = spec["components"]["schemas"]
     assert schemas["ErrorBody"]["required"] == ["error"]
     detail = schemas["ErrorDetail"]
-    assert sorted(detail["required"]) == ["message", "param", "request_id", "type"]
+    assert sorted(detail["required"]) == ["code", "message", "param", "request_id", "type"]
     assert detail["additionalProperties"] is False
 
 

@@ -138,6 +138,7 @@ def test_stage_errors_keep_their_status(client):
             "type": "stage_unavailable",
             "message": "the LLM failed: boom",
             "param": None,
+            "code": "stage_unavailable",
             "request_id": "req-7",
         }
     }

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import pytest
 
 from deployments.common.prompt import build_messages, fit_passages
+from deployments.common.sse import sse_event
 from deployments.errors import StageUnavailableError
 from deployments.generator.config import GeneratorConfig
 from deployments.supervisor.generation import GeneratorClient
-from deployments.types import Generation, Hit
+from deployments.types import Delta, Generation, Hit, Sampling
 
 HITS = (Hit("c1", "d1", "T", "Milvus stores vectors.", 0.9),)
 
@@ -65,6 +66,9 @@ class FakeChatRequest:
     temperature: float
     ignore_eos: bool
     stream: bool
+    top_p: float | None = None
+    stop: list | None = None
+    stream_options: dict | None = None
 
 
 class FakeErrorResponse:
@@ -79,7 +83,8 @@ def _response(content: str | None, completion_tokens: int | None = 7):
         else types.SimpleNamespace(completion_tokens=completion_tokens, prompt_tokens=40)
     )
     message = types.SimpleNamespace(content=content)
-    return types.SimpleNamespace(choices=[types.SimpleNamespace(message=message)], usage=usage)
+    choice = types.SimpleNamespace(message=message, finish_reason="stop")
+    return types.SimpleNamespace(choices=[choice], usage=usage)
 
 
 class Stream:
@@ -102,7 +107,7 @@ class ChatHandle:
     """``handle.options(stream=True).chat.remote(request, None)`` yielding ``items``."""
 
     def __init__(self, items, *, hang: bool = False) -> None:
-        self.items, self.hang = items, hang
+        self.items, self.hang, self.then_hang = items, hang, False
         self.options_seen: list[dict] = []
         self.requests: list = []
         self.streams: list[Stream] = []
@@ -123,6 +128,8 @@ class ChatHandle:
             await asyncio.Event().wait()
         for item in self.items:
             yield item
+        if self.then_hang:
+            await asyncio.Event().wait()
 
 
 @pytest.fixture
@@ -198,3 +205,101 @@ def test_vllm_prompt_keeps_within_the_models_context(fake_openai_models) -> None
     kept = fit_passages("Where are vectors?", hits, max_chars=1500, max_prompt_tokens=896)
     assert 1 <= len(kept) < len(hits)
     assert req.messages == build_messages("Where are vectors?", kept, max_chars=1500)
+
+
+# -- streaming ---------------------------------------------------------------------------
+
+
+def _chunk(content: str | None = None, finish: str | None = None) -> str:
+    delta = {} if content is None else {"content": content}
+    return sse_event({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+
+async def _collect(stream) -> list:
+    return [piece async for piece in stream]
+
+
+def test_vllm_stream_yields_each_piece_as_it_arrives_then_the_whole(fake_openai_models) -> None:
+    usage = sse_event({"choices": [], "usage": {"completion_tokens": 3, "prompt_tokens": 40}})
+    # The LLMServer's batcher sends lists of SSE strings; the last list ends the stream.
+    handle = ChatHandle(
+        [[_chunk("Mil")], [_chunk("vus"), _chunk(" [1]")], [_chunk(None, "length"), usage]]
+    )
+    client = _vllm_client(handle, max_tokens=64)
+
+    pieces = asyncio.run(_collect(client.stream("q", HITS, Sampling(max_tokens=8, top_p=0.5))))
+
+    assert pieces[:3] == [Delta("Mil"), Delta("vus"), Delta(" [1]")]
+    assert pieces[3] == Generation("Milvus [1]", "vllm", "Qwen2.5-0.5B", 3, 40, "length")
+    (req,) = handle.requests
+    assert (req.stream, req.max_tokens, req.top_p) == (True, 8, 0.5)
+    assert req.stream_options == {"include_usage": True}
+
+
+def test_vllm_stream_error_mid_answer_is_stage_unavailable(fake_openai_models) -> None:
+    failure = sse_event({"error": {"message": "engine died"}})
+    handle = ChatHandle([[_chunk("Mil")], [failure]])
+    with pytest.raises(StageUnavailableError, match="engine died"):
+        asyncio.run(_collect(_vllm_client(handle).stream("q", HITS)))
+
+
+def test_vllm_stream_stopped_early_cancels_the_generation(fake_openai_models) -> None:
+    handle = ChatHandle([[_chunk("a")]])
+    handle.then_hang = True  # the LLM is still writing when the reader leaves
+
+    async def first_only() -> None:
+        stream = _vllm_client(handle).stream("q", HITS)
+        assert await stream.__anext__() == Delta("a")
+        await stream.aclose()
+        await asyncio.sleep(0)
+
+    asyncio.run(first_only())
+    assert handle.streams[0].cancelled
+
+
+def test_vllm_stream_timeout_names_the_setting(fake_openai_models) -> None:
+    handle = ChatHandle([], hang=True)
+    client = _vllm_client(handle, request_timeout_s=0.01)
+    with pytest.raises(StageUnavailableError, match="generator.request_timeout_s=0.01s"):
+        asyncio.run(_collect(client.stream("q", HITS)))
+    assert handle.streams[0].cancelled
+
+
+def test_max_tokens_is_capped_at_the_graphs_limit(fake_openai_models) -> None:
+    handle = ChatHandle([_response("x"), _response("y")])
+    client = _vllm_client(handle, max_tokens=64)
+    asyncio.run(client.generate("q", HITS, Sampling(max_tokens=65)))
+    asyncio.run(client.generate("q", HITS, Sampling(max_tokens=8)))
+    assert [r.max_tokens for r in handle.requests] == [64, 8]
+
+
+class StreamingExtractive:
+    """``handle.options(stream=True).stream.remote(query, hits)`` over the real deployment
+    class's pieces."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.pieces = pieces
+        self.stream = self
+
+    def options(self, **kwargs):
+        assert kwargs == {"stream": True}
+        return self
+
+    def remote(self, query, hits):
+        async def gen():
+            for p in self.pieces:
+                yield p
+
+        return Stream(gen())
+
+
+def test_extractive_stream_pieces_join_to_the_answer() -> None:
+    client = GeneratorClient(
+        StreamingExtractive(["A. [1]", " B. [2]"]), GeneratorConfig(), "extractive"
+    )
+    pieces = asyncio.run(_collect(client.stream("q", HITS)))
+    assert pieces == [
+        Delta("A. [1]"),
+        Delta(" B. [2]"),
+        Generation("A. [1] B. [2]", "extractive"),
+    ]

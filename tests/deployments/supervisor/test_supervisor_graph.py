@@ -10,7 +10,7 @@ from langgraph.graph import StateGraph
 
 from deployments.common.fusion import rrf_fuse
 from deployments.supervisor.graph import apply_verdicts, create_rag_graph
-from deployments.types import Candidate, Generation, Hit, Reranked, Rewrite
+from deployments.types import Candidate, Delta, Generation, Hit, Plan, Reranked, Rewrite
 
 TIMING_KEYS = {"rewrite", "retrieve", "rerank", "generate"}
 
@@ -23,9 +23,11 @@ class FakeRewriter:
     def __init__(self, rewrite: Rewrite) -> None:
         self._rewrite = rewrite
         self.calls: list[str] = []
+        self.histories: list[tuple] = []
 
-    async def rewrite(self, query: str) -> Rewrite:
+    async def rewrite(self, query: str, history=()) -> Rewrite:
         self.calls.append(query)
+        self.histories.append(tuple(history))
         return self._rewrite
 
 
@@ -64,9 +66,15 @@ class FakeGenerator:
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[Hit]]] = []
 
-    async def generate(self, query: str, hits: Sequence[Hit]) -> Generation:
+    async def generate(self, query: str, hits: Sequence[Hit], sampling=None) -> Generation:
         self.calls.append((query, list(hits)))
         return Generation(answer=f"answer from {len(hits)} passages", generator="extractive")
+
+    async def stream(self, query: str, hits: Sequence[Hit], sampling=None):
+        self.calls.append((query, list(hits)))
+        for word in ("answer ", "from ", f"{len(hits)} passages"):
+            yield Delta(word)
+        yield Generation(answer=f"answer from {len(hits)} passages", generator="extractive")
 
 
 def _run(
@@ -214,3 +222,60 @@ def test_verdicts_for_unknown_ids_are_ignored_and_the_rest_keep_their_order() ->
     out = apply_verdicts(hits, [Reranked("zz#0000", 9.0, 9.0), Reranked("c#0000", 0.8, 5.0)])
     assert [h.chunk_id for h in out] == ["c#0000", "a#0000", "b#0000"]
     assert out[1] == hits[0]
+
+
+async def _stream(graph, state: dict) -> tuple[list, dict]:
+    pieces, final = [], {}
+    async for mode, chunk in graph.astream(state, stream_mode=["custom", "values"]):
+        if mode == "custom":
+            pieces.append(chunk)
+        else:
+            final = chunk
+    return pieces, final
+
+
+def _streaming_graph(rewrite: Rewrite, hits: list[Hit]):
+    rewriter, generator = FakeRewriter(rewrite), FakeGenerator()
+    graph = create_rag_graph(
+        rewriter=rewriter,
+        retriever=FakeRetriever({rewrite.query: hits}),
+        reranker=None,
+        generator=generator,
+    ).compile()
+    return graph, rewriter, generator
+
+
+def test_streaming_writes_the_generators_pieces_then_the_whole_answer() -> None:
+    rewrite = Rewrite("what about its side effects?", "metformin side effects", "simple")
+    graph, rewriter, generator = _streaming_graph(rewrite, [_hit("d1#0000", 0.9)])
+    history = (("user", "What is metformin used for?"), ("assistant", "Diabetes [1]."))
+    state = {"query": rewrite.original, "top_k": 3, "history": history, "stream": True}
+
+    pieces, final = asyncio.run(_stream(graph, state))
+
+    assert pieces == [Delta("answer "), Delta("from "), Delta("1 passages")]
+    assert final["generation"].answer == "answer from 1 passages"
+    assert rewriter.histories == [history]  # the conversation reaches the rewriter
+    assert generator.calls[0][0] == rewrite.original  # the (standalone) question is answered
+
+
+def test_without_stream_nothing_is_written_to_the_custom_stream() -> None:
+    rewrite = Rewrite("q", "q", "simple")
+    graph, rewriter, _ = _streaming_graph(rewrite, [_hit("d1#0000", 0.9)])
+    pieces, final = asyncio.run(_stream(graph, {"query": "q", "top_k": 3}))
+    assert pieces == [] and final["generation"].answer == "answer from 1 passages"
+    assert rewriter.histories == [()]
+
+
+def test_the_extractive_plan_streams_sentence_by_sentence() -> None:
+    rewrite = Rewrite("Do cats purr where vectors are stored?", "cats vectors", "simple")
+    hit = Hit("d1#0000", "d1", "", "Cats purr. Milvus stores vectors.", 0.9)
+    graph, _, generator = _streaming_graph(rewrite, [hit])
+    light = Plan("light", rerank=False, extractive=True)
+    state = {"query": rewrite.original, "top_k": 3, "stream": True, "plan": light}
+
+    pieces, final = asyncio.run(_stream(graph, state))
+
+    assert pieces == [Delta("Cats purr. [1]"), Delta(" Milvus stores vectors. [1]")]
+    assert final["generation"].answer == "Cats purr. [1] Milvus stores vectors. [1]"
+    assert generator.calls == []  # the LLM is not called under the light plan
