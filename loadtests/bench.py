@@ -10,13 +10,16 @@ Steps, all on this machine, one after the other (never two measurements at once)
 1. ingest the corpus (a BEIR dataset, or graph/sample_corpus) into one Milvus
    collection through the graph's own Ingester (reused when already stored);
 2. **baseline** (``loadtests.baseline``, its own process): the same models and
-   collection, one request at a time, with and without generation;
+   collection, one request at a time, with and without generation, and the time to first
+   token and per later token a stream of its answers would show;
 3. **micro** (``loadtests.micro``, its own process): reranker and query-embedding
    batching, unbatched vs Serve dynamic batching vs one padded batch;
 4. **graph**: ``serve run`` on serve_config.yaml (collection, generator and caches
-   changed as below), driven over HTTP at each ``--concurrency`` (``/v1/query``) and at
-   ``--search-concurrency`` on the retrieval path (``/v1/search``); once per variant
-   (``throughput``: RAY_SERVE_THROUGHPUT_OPTIMIZED=1; ``haproxy``: RAY_SERVE_ENABLE_HA_PROXY=1).
+   changed as below), driven over HTTP at each ``--concurrency`` (``/v1/query``, then
+   streamed: ``/v1/chat/completions`` with ``stream: true``, timing the first token and
+   the gaps between tokens) and at ``--search-concurrency`` on the retrieval path
+   (``/v1/search``); once per variant (``throughput``: RAY_SERVE_THROUGHPUT_OPTIMIZED=1;
+   ``haproxy``: RAY_SERVE_ENABLE_HA_PROXY=1).
 
 Generation runs vLLM on the architecture of SmolLM2-135M-Instruct with random weights
 (``load_format="dummy"``, see loadtests/bench_model.py) for a fixed ``--max-tokens``
@@ -50,7 +53,7 @@ from graph.evaluation.pipeline import milvus_at
 from graph.k8s.serve_config import deep_merge
 from graph.serve_process import ROOT, running_graph, write_serve_config
 from loadtests.bench_model import ENGINE_KWARGS, build_bench_model
-from loadtests.driver import drive
+from loadtests.driver import drive, drive_stream
 from loadtests.micro import combine
 from loadtests.report import markdown, ratios
 from loadtests.spec import BenchSpec
@@ -155,7 +158,7 @@ def run_graph(spec: BenchSpec, variant: str, work: Path, timeout_s: float) -> di
     args = deep_merge(spec.app_args(), {**CACHES_OFF, "milvus": milvus})
     config = write_serve_config(work / f"serve_config.{variant}.yaml", port=port, args=args)
     log = work / f"serve.{variant}.log"
-    result: dict[str, Any] = {"levels": {}}
+    result: dict[str, Any] = {"levels": {}, "stream": {}}
     started = time.perf_counter()
     with running_graph(
         config, port=port, log=log, env=VARIANT_ENV[variant], start_timeout_s=timeout_s
@@ -163,7 +166,7 @@ def run_graph(spec: BenchSpec, variant: str, work: Path, timeout_s: float) -> di
         result["start_s"] = round(time.perf_counter() - started, 1)
         # Every generating request gets a query no earlier one used (see
         # BenchSpec.generation_queries_needed); the warm-up takes the first ones.
-        offset = max(spec.warmup, 1) * 4
+        offset = spec.query_warmup()
         warm = spec.query_cycle(offset)
         asyncio.run(drive(url, "/v1/query", warm, clients=4, top_k=spec.top_k))
         for clients in spec.concurrency:
@@ -172,6 +175,16 @@ def run_graph(spec: BenchSpec, variant: str, work: Path, timeout_s: float) -> di
             level = asyncio.run(drive(url, "/v1/query", queries, clients=clients, top_k=spec.top_k))
             result["levels"][f"c{clients}"] = level
             print(f"  {variant} /v1/query c{clients}: {_line(level)}", file=sys.stderr)
+        # The same levels streamed (POST /v1/chat/completions, stream: true).
+        warm = spec.query_cycle(spec.stream_warmup(), start=offset)
+        offset += len(warm)
+        asyncio.run(drive_stream(url, warm, clients=1, top_k=spec.top_k))
+        for clients in spec.concurrency:
+            queries = spec.query_cycle(spec.requests_at(clients), start=offset)
+            offset += len(queries)
+            level = asyncio.run(drive_stream(url, queries, clients=clients, top_k=spec.top_k))
+            result["stream"][f"c{clients}"] = level
+            print(f"  {variant} stream c{clients}: {_stream_line(level)}", file=sys.stderr)
         c = spec.search_concurrency
         search = asyncio.run(
             drive(
@@ -191,6 +204,20 @@ def _line(run: dict) -> str:
     return (
         f"{run['rps']} req/s, p50 {run['p50_ms']} ms, p95 {run['p95_ms']} ms, "
         f"{run['errors']} errors"
+    )
+
+
+def _stream_line(run: dict) -> str:
+    """One streamed level, for the console.
+
+    >>> _stream_line({"rps": 2.0, "errors": 0, "ttft_ms": {"p50": 120.0, "p95": 180.0},
+    ...               "itl_ms": {"p50": 11.0, "p95": 14.0}})
+    '2.0 req/s, TTFT p50 120.0 / p95 180.0 ms, ITL p50 11.0 / p95 14.0 ms, 0 errors'
+    """
+    ttft, itl = run["ttft_ms"], run["itl_ms"]
+    return (
+        f"{run['rps']} req/s, TTFT p50 {ttft['p50']} / p95 {ttft['p95']} ms, "
+        f"ITL p50 {itl['p50']} / p95 {itl['p95']} ms, {run['errors']} errors"
     )
 
 

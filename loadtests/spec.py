@@ -76,7 +76,24 @@ class BenchSpec(BaseModel):
         return [self.queries[(start + i) % len(self.queries)] for i in range(n)]
 
     def generation_queries_needed(self) -> int:
-        """Queries the graph's generating requests use (warm-up and every level), so each
-        can be a new one: a repeated query would find its whole prompt in vLLM's prefix
-        cache and skip its prefill, which the baseline does not get."""
-        return 4 * max(self.warmup, 1) + sum(self.requests_at(c) for c in self.concurrency)
+        """Queries the graph's generating requests use (the warm-ups, and every level on
+        ``/v1/query`` then streamed), so each can be a new one: a repeated query would find
+        its whole prompt in vLLM's prefix cache and skip its prefill, which the baseline
+        does not get.
+
+        >>> BenchSpec(
+        ...     milvus_uri="http://h:1", collection="c", queries=["q"], concurrency=[1, 8]
+        ... ).generation_queries_needed()
+        90
+        """
+        levels = sum(self.requests_at(c) for c in self.concurrency)
+        return self.query_warmup() + self.stream_warmup() + 2 * levels
+
+    def query_warmup(self) -> int:
+        """Unmeasured ``/v1/query`` requests before the graph's first level (4 clients)."""
+        return 4 * max(self.warmup, 1)
+
+    def stream_warmup(self) -> int:
+        """Unmeasured streamed requests before the graph's first streamed level (1 client:
+        the chat route's first requests, not a load)."""
+        return max(self.warmup, 1)

@@ -55,3 +55,17 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if not numerator or not denominator:
         return None
     return round(numerator / denominator, 3)
+
+
+def spread(values_ms: Sequence[float]) -> dict[str, float | None]:
+    """p50, p95 and mean of ``values_ms`` (None each when there are none).
+
+    >>> spread([10.0, 20.0, 30.0, 40.0])
+    {'p50': 25.0, 'p95': 38.5, 'mean': 25.0}
+    >>> spread([])
+    {'p50': None, 'p95': None, 'mean': None}
+    """
+    if not values_ms:
+        return {"p50": None, "p95": None, "mean": None}
+    s = summarize(values_ms, wall_s=1.0)
+    return {"p50": s["p50_ms"], "p95": s["p95_ms"], "mean": s["mean_ms"]}
