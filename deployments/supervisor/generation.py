@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from types import SimpleNamespace
 from typing import Any, Literal
 
 from deployments.calls import as_stage_error
@@ -20,7 +21,7 @@ from deployments.common.generation import GenerationSettings
 from deployments.common.prompt import build_messages
 from deployments.common.sse import DONE, sse_payloads
 from deployments.common.streams import bounded
-from deployments.errors import StageUnavailableError
+from deployments.errors import InvalidRequestError, RagError, StageUnavailableError
 from deployments.supervisor.clients import as_client
 from deployments.types import DEFAULT_SAMPLING, Delta, Generation, Hit, Sampling
 
@@ -138,14 +139,13 @@ class GeneratorClient:
         )
 
     async def _chat(self, query: str, hits: Sequence[Hit], sampling: Sampling) -> Generation:
-        from ray.serve.llm.openai_api_models import ErrorResponse
-
         request = self._request(query, hits, sampling, stream=False)
         stream = self._handle.options(stream=True).chat.remote(request, None)
         try:
             async for response in stream:
-                if isinstance(response, ErrorResponse):
-                    raise StageUnavailableError(f"the LLM failed: {response.error.message}")
+                refusal = llm_error(response)
+                if refusal is not None:
+                    raise refusal
                 choice = response.choices[0]
                 return Generation(
                     answer=(choice.message.content or "").strip(),
@@ -186,6 +186,31 @@ async def _stage_call(source) -> AsyncIterator[None]:
             source.cancel()
 
 
+def llm_error(item: Any) -> RagError | None:
+    """The graph's error for an error reply of vLLM (an ``ErrorResponse``, vLLM's own or
+    Ray's copy: matched by shape), or None for an answer. vLLM's 4xx (a request it refuses,
+    e.g. a prompt over the context) is the client's 400; anything else a 503.
+
+    >>> from types import SimpleNamespace as NS
+    >>> llm_error(NS(error=NS(message="bad stop", code=400, param="stop"))).status_code
+    400
+    >>> llm_error(NS(error=NS(message="engine dead", code=500))).status_code
+    503
+    >>> llm_error(NS(choices=[])) is None
+    True
+    """
+    error = getattr(item, "error", None)
+    if error is None or hasattr(item, "choices"):
+        return None
+    message = getattr(error, "message", error)
+    code = getattr(error, "code", None)
+    if isinstance(code, int) and 400 <= code < 500:
+        return InvalidRequestError(
+            f"the LLM refused the request: {message}", param=getattr(error, "param", None)
+        )
+    return StageUnavailableError(f"the LLM failed: {message}")
+
+
 def _chunks(batch: Any) -> list[Any]:
     """The items of one message of the LLMServer's chat stream: a list of SSE strings (its
     batcher), a lone string, or an ``ErrorResponse``."""
@@ -204,17 +229,15 @@ def _read_chunk(
     ...             "length", {})
     ('', True, 'length', {'completion_tokens': 3})
     """
-    if not isinstance(chunk, str):  # ErrorResponse (vLLM refused the request)
-        error = getattr(chunk, "error", chunk)
-        raise StageUnavailableError(f"the LLM failed: {getattr(error, 'message', error)}")
+    if not isinstance(chunk, str):  # an ErrorResponse: vLLM refused the request
+        raise llm_error(chunk) or StageUnavailableError(f"the LLM sent {type(chunk).__name__}")
     text, done = [], False
     for payload in sse_payloads(chunk):
         if payload == DONE:
             done = True
             continue
         if "error" in payload:
-            message = payload["error"].get("message", payload["error"])
-            raise StageUnavailableError(f"the LLM failed mid-answer: {message}")
+            raise llm_error(SimpleNamespace(error=SimpleNamespace(**payload["error"])))
         for choice in payload.get("choices") or ():
             content = (choice.get("delta") or {}).get("content")
             if content:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from deployments.common.store.lite import free_port
+from deployments.observability.tracing import EXPORTER_IMPORT_PATH
 from graph.serve_process import VENV_BIN, GraphStartError, running_graph, write_serve_config
 from tests.support.tiny_llm import build_tiny_llama
 
@@ -78,8 +79,13 @@ def graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGraph]:
     log = tmp / "serve.log"
     try:
         # Every replica's log lines reach the log as written (Ray folds repeats otherwise),
-        # so a test can tell which replica served a call.
-        env = {"RAY_DEDUP_LOGS": "0"}
+        # so a test can tell which replica served a call; every request is traced, its
+        # spans written to Ray's span files (test_observability_e2e.py reads them).
+        env = {
+            "RAY_DEDUP_LOGS": "0",
+            "RAY_SERVE_TRACING_EXPORTER_IMPORT_PATH": EXPORTER_IMPORT_PATH,
+            "RAY_SERVE_TRACING_SAMPLING_RATIO": "1",
+        }
         with running_graph(
             config, port=port, log=log, env=env, start_timeout_s=START_TIMEOUT_S
         ) as url:

@@ -32,6 +32,7 @@ MAX_MESSAGE_CHARS = 32_000
 """Longest earlier turn (an assistant's answer, a pasted text); only the last message is
 searched, and it must fit the query limit."""
 MAX_STOP = 4
+StopText = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class _Strict(BaseModel):
@@ -165,8 +166,8 @@ class ChatCompletionRequest(_Strict):
     )
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    stop: str | Annotated[list[str], Field(max_length=MAX_STOP)] | None = Field(
-        default=None, description=f"Up to {MAX_STOP} strings."
+    stop: StopText | Annotated[list[StopText], Field(max_length=MAX_STOP)] | None = Field(
+        default=None, description=f"Up to {MAX_STOP} non-empty strings."
     )
     user: str | None = Field(default=None, max_length=256, description="Your end user's id.")
     top_k: json_int(ge=1, le=MAX_TOP_K) | None = Field(

@@ -11,7 +11,7 @@ import pytest
 
 from deployments.common.prompt import build_messages, fit_passages
 from deployments.common.sse import sse_event
-from deployments.errors import StageUnavailableError
+from deployments.errors import InvalidRequestError, StageUnavailableError
 from deployments.generator.config import GeneratorConfig
 from deployments.supervisor.generation import GeneratorClient
 from deployments.types import Delta, Generation, Hit, Sampling
@@ -72,8 +72,8 @@ class FakeChatRequest:
 
 
 class FakeErrorResponse:
-    def __init__(self, message: str) -> None:
-        self.error = types.SimpleNamespace(message=message)
+    def __init__(self, message: str, code: int = 500) -> None:
+        self.error = types.SimpleNamespace(message=message, code=code, param=None)
 
 
 def _response(content: str | None, completion_tokens: int | None = 7):
@@ -181,6 +181,14 @@ def test_vllm_errors_become_stage_unavailable(fake_openai_models, items, match: 
     with pytest.raises(StageUnavailableError, match=match) as info:
         asyncio.run(_vllm_client(ChatHandle(items)).generate("q", HITS))
     assert info.value.status_code == 503
+
+
+def test_a_request_vllm_refuses_is_the_clients_400(fake_openai_models) -> None:
+    refusal = FakeErrorResponse("stop strings must not be empty", code=400)
+    with pytest.raises(InvalidRequestError, match="the LLM refused the request: stop"):
+        asyncio.run(_vllm_client(ChatHandle([refusal])).generate("q", HITS))
+    with pytest.raises(InvalidRequestError):
+        asyncio.run(_collect(_vllm_client(ChatHandle([refusal])).stream("q", HITS)))
 
 
 def test_vllm_timeout_names_the_setting(fake_openai_models) -> None:
