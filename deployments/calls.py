@@ -11,8 +11,9 @@ the downstream request too, so no stage keeps computing an answer nobody will re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from deployments.errors import DeadlineExceededError, OverloadedError, StageUnavailableError
@@ -123,3 +124,23 @@ async def call_stage(
             if mapped is exc:
                 raise
             raise mapped from exc
+
+
+@contextlib.asynccontextmanager
+async def reading_stream(source: Any, stage: str) -> AsyncIterator[None]:
+    """Around reading a streaming stage call (a ``DeploymentResponseGenerator``): Ray's
+    failures become the graph's errors (:func:`as_stage_error`), and the call is cancelled
+    (the replica stops its work; vLLM aborts the sequence) when reading ends early: a
+    failure, a cancellation, or a reader that went away."""
+    finished = False
+    try:
+        yield
+        finished = True
+    except Exception as exc:  # noqa: BLE001 - Ray's failures mapped, others re-raised
+        mapped = as_stage_error(exc, stage)
+        if mapped is exc:
+            raise
+        raise mapped from exc
+    finally:
+        if not finished:
+            source.cancel()

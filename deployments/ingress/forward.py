@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
-from deployments.calls import as_stage_error, call_stage
+from deployments.calls import call_stage, reading_stream
 from deployments.common.streams import bounded
 from deployments.errors import (
     DeadlineExceededError,
@@ -160,19 +160,13 @@ async def forward_stream(
     async def items() -> AsyncIterator[Any]:
         finished = False
         try:
-            yield head
-            remaining = deadline + GRACE_S - time.time()
-            async for item in bounded(source, remaining, late):
-                yield item
+            async with reading_stream(source, stage):
+                yield head
+                remaining = deadline + GRACE_S - time.time()
+                async for item in bounded(source, remaining, late):
+                    yield item
             finished = True
-        except Exception as exc:  # noqa: BLE001 - Ray's failures mapped, others re-raised
-            mapped = as_stage_error(exc, stage)
-            if mapped is exc:
-                raise
-            raise mapped from exc
         finally:
-            if not finished:
-                source.cancel()
             give_back(finished)
 
     stream = items()

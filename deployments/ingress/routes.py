@@ -136,17 +136,7 @@ async def search(
 
 
 def _citations(hits: list[Hit]) -> list[Citation]:
-    return [
-        Citation(
-            doc_id=h.doc_id,
-            chunk_id=h.chunk_id,
-            title=h.title,
-            text=h.text,
-            score=h.score,
-            scores=h.scores,
-        )
-        for h in hits
-    ]
+    return [Citation.of(h) for h in hits]
 
 
 @documents.post("/v1/documents", response_model=DocumentsResponse)

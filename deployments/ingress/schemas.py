@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 from deployments.common.ids import MAX_DOC_ID_BYTES, id_problem
 from deployments.common.text import SEARCHABLE, searchable
 from deployments.errors import PayloadTooLargeError
+from deployments.types import Hit
 
 MAX_QUERY_CHARS = 4096
 MAX_TOP_K = 50
@@ -172,6 +173,18 @@ class Citation(BaseModel):
         description="Each stage's own score: the first stage's dense/bm25/hybrid (RRF), "
         "subquery_rrf when sub-question lists were merged, the reranker's maxsim and rerank.",
     )
+
+    @classmethod
+    def of(cls, hit: Hit) -> Citation:
+        """The citation of a hit the graph returned."""
+        return cls(
+            doc_id=hit.doc_id,
+            chunk_id=hit.chunk_id,
+            title=hit.title,
+            text=hit.text,
+            score=hit.score,
+            scores=hit.scores,
+        )
 
 
 class Usage(BaseModel):

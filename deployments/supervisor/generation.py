@@ -11,12 +11,11 @@ request, which makes the LLMServer abort the sequence in vLLM, freeing its batch
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Sequence
 from types import SimpleNamespace
 from typing import Any, Literal
 
-from deployments.calls import as_stage_error
+from deployments.calls import as_stage_error, reading_stream
 from deployments.common.generation import GenerationSettings
 from deployments.common.prompt import build_messages
 from deployments.common.sse import DONE, sse_payloads
@@ -70,7 +69,7 @@ class GeneratorClient:
     @staticmethod
     async def _extractive_pieces(source) -> AsyncIterator[Delta | Generation]:
         parts: list[str] = []
-        async with _stage_call(source):
+        async with reading_stream(source, "Generator"):
             async for text in source:
                 parts.append(text)
                 yield Delta(text)
@@ -80,7 +79,7 @@ class GeneratorClient:
         parts: list[str] = []
         usage: dict[str, Any] = {}
         finish: str | None = None
-        async with _stage_call(source):
+        async with reading_stream(source, "Generator"):
             async for batch in source:
                 for chunk in _chunks(batch):
                     text, _, finish, usage = _read_chunk(chunk, finish, usage)
@@ -166,24 +165,6 @@ class GeneratorClient:
                 raise
             raise mapped from exc
         raise StageUnavailableError("the LLM returned no response")
-
-
-@contextlib.asynccontextmanager
-async def _stage_call(source) -> AsyncIterator[None]:
-    """Around reading a streaming call: Ray's failures become the graph's errors, and the
-    call is cancelled (vLLM aborts the sequence) if reading stops before its end."""
-    finished = False
-    try:
-        yield
-        finished = True
-    except Exception as exc:  # noqa: BLE001 - Ray's failures mapped, others re-raised
-        mapped = as_stage_error(exc, "Generator")
-        if mapped is exc:
-            raise
-        raise mapped from exc
-    finally:
-        if not finished:
-            source.cancel()
 
 
 def llm_error(item: Any) -> RagError | None:

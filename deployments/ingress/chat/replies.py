@@ -53,17 +53,7 @@ def sampling(body: ChatCompletionRequest) -> Sampling:
 
 def citations(hits: Sequence[Hit]) -> list[dict[str, Any]]:
     """The cited passages, numbered by position (``[1]`` is the first)."""
-    return [
-        Citation(
-            doc_id=h.doc_id,
-            chunk_id=h.chunk_id,
-            title=h.title,
-            text=h.text,
-            score=h.score,
-            scores=h.scores,
-        ).model_dump()
-        for h in hits
-    ]
+    return [Citation.of(h).model_dump() for h in hits]
 
 
 def usage(answer: Answer) -> dict[str, int]:

@@ -47,8 +47,8 @@ class StreamingSupervisor:
         return self.streams[-1]
 
 
-def sdk(supervisor: Any) -> openai.OpenAI:
-    client = TestClient(fake_api(supervisor=supervisor))
+def sdk(supervisor: Any, app: Any = None) -> openai.OpenAI:
+    client = TestClient(app or fake_api(supervisor=supervisor))
     return openai.OpenAI(
         base_url="http://testserver/v1", api_key="unused", http_client=client, max_retries=0
     )
@@ -94,8 +94,9 @@ def test_a_whole_answer_in_openais_shape_with_citations() -> None:
 
 def test_a_streamed_answer_arrives_piece_by_piece_and_ends_with_citations() -> None:
     supervisor = StreamingSupervisor()
+    app = fake_api(supervisor=supervisor)
     chunks = list(
-        sdk(supervisor).chat.completions.create(
+        sdk(supervisor, app).chat.completions.create(
             model="rag",
             messages=CONVERSATION,
             stream=True,
@@ -112,6 +113,8 @@ def test_a_streamed_answer_arrives_piece_by_piece_and_ends_with_citations() -> N
     assert usage.choices == [] and usage.usage.completion_tokens == 6
     assert len({c.id for c in chunks}) == 1
     assert supervisor.stream_calls[0][1] == 3  # the top_k extension
+    books = app.state.admission
+    assert books.in_flight == 0 and books.demand("query", books.plans[0]) > 0  # measured
 
 
 @pytest.mark.parametrize(
