@@ -232,7 +232,8 @@
   function describeFinish(finishReason, usage) {
     const notes = [];
     if (finishReason === "length") notes.push("Cut short at the token limit.");
-    if (usage && Number.isFinite(usage.completion_tokens)) {
+    // An extractive answer (no LLM) reports 0 tokens: nothing worth saying then.
+    if (usage && Number.isFinite(usage.completion_tokens) && usage.completion_tokens > 0) {
       notes.push(`${usage.completion_tokens} tokens generated (prompt ${usage.prompt_tokens ?? "?"}).`);
     }
     return notes.join(" ");
