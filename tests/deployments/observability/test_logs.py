@@ -6,20 +6,31 @@ replica sets them before ``__init__`` and around each call."""
 from __future__ import annotations
 
 import builtins
+import importlib
 import json
 import logging
+import logging.config
+import logging.handlers
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from ray.serve import context as serve_context
 from ray.serve._private.common import DeploymentID, ReplicaID, ServeComponentType
 from ray.serve._private.config import DeploymentConfig
 from ray.serve._private.logging_utils import configure_component_logger
 from ray.serve.schema import LoggingConfig
 
-from deployments.observability.logs import SERVE_LOGGER, STAGE_LOGGER, route_stage_logs
+from deployments.observability.logs import (
+    SERVE_LOGGER,
+    STAGE_LOGGER,
+    KeepFileTarget,
+    route_stage_logs,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
 
 REPLICA = ReplicaID(unique_id="r1abc", deployment_id=DeploymentID(name="Retriever", app_name="rag"))
 COMPONENT = f"{REPLICA.deployment_id.app_name}_{REPLICA.deployment_id.name}"
@@ -134,3 +145,102 @@ def test_outside_a_replica_nothing_changes(serve_logger, caplog):
         logging.getLogger("deployments.x").info("seen by caplog")
     assert "seen by caplog" in caplog.text
     assert json_lines(serve_logger) == []
+
+
+# -- a library reconfiguring logging in the replica ---------------------------------------
+
+
+def pymilvus_init_log() -> None:
+    """What ``import pymilvus`` does (``pymilvus/settings.py``), as the Retriever, Reranker
+    and Ingester do in ``__init__`` (their first ``MilvusStore``); the import itself does it
+    when pymilvus was not imported yet in this process."""
+    importlib.import_module("pymilvus.settings").init_log("WARNING")
+
+
+def bare_dict_config() -> None:
+    """Any non-incremental ``dictConfig``, ``disable_existing_loggers`` or not (vLLM's engine
+    start, unless VLLM_CONFIGURE_LOGGING=0)."""
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+
+
+def serve_file_handler() -> logging.handlers.MemoryHandler:
+    """Serve's buffering handler in front of its log file (``configure_component_logger``)."""
+    handlers = logging.getLogger(SERVE_LOGGER).handlers
+    (memory,) = [h for h in handlers if isinstance(h, logging.handlers.MemoryHandler)]
+    return memory
+
+
+@pytest.fixture
+def only_serve_handlers_closable(serve_logger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dictConfig`` closes every handler of the process (``logging._handlerList``): let it
+    see Serve's only (console, buffer and file), so pytest's own handlers stay as they are."""
+    handlers = logging.getLogger(SERVE_LOGGER).handlers
+    mine = {h for h in handlers if type(h) is logging.StreamHandler}
+    mine |= {serve_file_handler(), serve_file_handler().target}
+    monkeypatch.setattr(logging, "_handlerList", [r for r in logging._handlerList if r() in mine])
+    monkeypatch.setattr(logging, "_handlers", {})
+
+
+@pytest.mark.parametrize("reconfigure", [pymilvus_init_log, bare_dict_config])
+def test_without_the_guard_a_library_reconfiguring_logging_stops_serve_file(
+    serve_logger, in_replica, only_serve_handlers_closable, reconfigure
+):
+    """The breakage: the console goes on, the file gets nothing more."""
+    serve, memory = logging.getLogger(SERVE_LOGGER), serve_file_handler()
+    serve.info("Started initializing replica.")
+    reconfigure()
+    serve.info("Reranker ready")
+    assert memory in serve.handlers and memory.target is None  # closed, still attached
+    assert memory.buffer[-1].getMessage() == "Reranker ready"  # kept in memory, never written
+    assert [line["message"] for line in json_lines(serve_logger)] == [
+        "Started initializing replica."
+    ]
+
+
+@pytest.mark.parametrize("reconfigure", [pymilvus_init_log, bare_dict_config])
+def test_route_stage_logs_keeps_serve_file_written_after_a_library_reconfigures_logging(
+    serve_logger, in_replica, only_serve_handlers_closable, request_id, reconfigure
+):
+    serve = logging.getLogger(SERVE_LOGGER)
+    route_stage_logs()
+    logging.getLogger("deployments.common.encoders.embedder").info("embedder loaded")
+    reconfigure()  # MilvusStore(...): the first import of pymilvus
+    logging.getLogger("deployments.common.store.schema").info("created Milvus collection")
+    serve.info("CALL retrieve OK 41.2ms")  # Serve's own records too
+    lines = json_lines(serve_logger)
+    assert [line["message"] for line in lines] == [
+        "embedder loaded",
+        "created Milvus collection",
+        "CALL retrieve OK 41.2ms",
+    ]
+    assert {line["request_id"] for line in lines} == {request_id}
+    # ... and again if it happens twice (a second library).
+    reconfigure()
+    logging.getLogger("deployments.x").info("still written")
+    assert json_lines(serve_logger)[-1]["message"] == "still written"
+
+
+def test_the_guard_is_put_once_and_again_on_serve_new_handlers(
+    serve_logger, in_replica, tmp_path_factory
+):
+    route_stage_logs()
+    route_stage_logs()
+    filters = serve_file_handler().filters
+    assert [type(f) for f in filters].count(KeepFileTarget) == 1
+    assert isinstance(filters[0], KeepFileTarget)  # before Serve's own
+    configure(tmp_path_factory.mktemp("reconfigured"), "INFO")  # Serve's new handlers
+    route_stage_logs()
+    assert isinstance(serve_file_handler().filters[0], KeepFileTarget)
+
+
+def test_outside_a_replica_no_guard_is_put(serve_logger):
+    route_stage_logs()
+    assert not any(isinstance(f, KeepFileTarget) for f in serve_file_handler().filters)
+
+
+def test_vllm_is_told_not_to_reconfigure_logging_in_the_application():
+    """The Generator (Ray's LLMServer) never calls route_stage_logs: vLLM's own dictConfig,
+    when its engine starts, is switched off for every replica of the application."""
+    config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+    (app,) = config["applications"]
+    assert app["runtime_env"]["env_vars"]["VLLM_CONFIGURE_LOGGING"] == "0"
