@@ -27,7 +27,7 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from loadtests.workload import outcome_of, pick_query  # noqa: E402 - needs sys.path above
+from loadtests.workload import pick_query, reply_outcome  # noqa: E402 - needs sys.path above
 
 THINK = (
     float(os.environ.get("RAG_CROWD_THINK_MIN", "1")),
@@ -59,11 +59,7 @@ class CrowdUser(HttpUser):
             timeout=TIMEOUT_S,
             catch_response=True,
         ) as response:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            outcome = outcome_of(response.status_code, body)
+            outcome, body = reply_outcome(response.status_code, response.text or "")
             inside = body.get("timings_ms", {}).get("total") if isinstance(body, dict) else None
             RECORDS.append((outcome, response.request_meta["response_time"], time.time(), inside))
             response.request_meta["name"] = f"/v1/query {outcome}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ import httpx
 
 from deployments.common.sse import DONE, sse_payloads
 from loadtests.stats import spread, stage_means, summarize
+from loadtests.workload import reply_outcome
 
 CHAT_PATH = "/v1/chat/completions"
 MODEL = "rag"
@@ -45,13 +46,55 @@ async def drive(
         stage), ``outcomes`` (replies served full, served degraded, shed with 503
         overloaded; shed ones also count as errors) and up to five ``error_samples``.
     """
-    pending: asyncio.Queue[str] = asyncio.Queue()
-    for q in queries:
-        pending.put_nowait(q)
     latencies: list[float] = []
     timings: list[dict[str, float]] = []
     errors: list[str] = []
     outcomes = {"full": 0, "degraded": 0, "shed": 0}
+
+    async def ask(http: httpx.AsyncClient, query: str) -> None:
+        t = time.perf_counter()
+        try:
+            reply = await http.post(path, json={"query": query, "top_k": top_k})
+        except httpx.HTTPError as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        outcome, body = reply_outcome(reply.status_code, reply.text)
+        if reply.status_code != 200:
+            outcomes["shed"] += outcome == "shed"
+            errors.append(f"HTTP {reply.status_code}: {reply.text[:200]}")
+            return
+        if not isinstance(body, dict):
+            raise ValueError(f"a 200 reply that is not a JSON object: {reply.text[:200]!r}")
+        latencies.append((time.perf_counter() - t) * 1000.0)
+        timings.append(body.get("timings_ms", {}))
+        outcomes[outcome] += 1
+
+    wall = await closed_loop(
+        url, queries, ask, clients=clients, timeout_s=timeout_s, transport=transport
+    )
+    return {
+        "clients": clients,
+        **summarize(latencies, wall, errors=len(errors)),
+        "stages_ms": stage_means(timings),
+        "outcomes": outcomes,
+        "error_samples": errors[:5],
+    }
+
+
+async def closed_loop(
+    url: str,
+    queries: Sequence[str],
+    ask: Callable[[httpx.AsyncClient, str], Awaitable[None]],
+    *,
+    clients: int,
+    timeout_s: float,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> float:
+    """Run ``ask(http, query)`` once per query, ``clients`` at a time: each client takes
+    the next query as soon as its previous one is done. Returns the wall-clock seconds."""
+    pending: asyncio.Queue[str] = asyncio.Queue()
+    for q in queries:
+        pending.put_nowait(q)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
     async def client(http: httpx.AsyncClient) -> None:
@@ -60,35 +103,14 @@ async def drive(
                 query = pending.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            t = time.perf_counter()
-            try:
-                reply = await http.post(path, json={"query": query, "top_k": top_k})
-            except httpx.HTTPError as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            if reply.status_code != 200:
-                if reply.status_code == 503 and '"overloaded"' in reply.text:
-                    outcomes["shed"] += 1
-                errors.append(f"HTTP {reply.status_code}: {reply.text[:200]}")
-                continue
-            latencies.append((time.perf_counter() - t) * 1000.0)
-            body = reply.json()
-            timings.append(body.get("timings_ms", {}))
-            outcomes["degraded" if body.get("degraded") else "full"] += 1
+            await ask(http, query)
 
     async with httpx.AsyncClient(
         base_url=url, timeout=timeout_s, limits=limits, transport=transport
     ) as http:
         began = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(clients)))
-        wall = time.perf_counter() - began
-    return {
-        "clients": clients,
-        **summarize(latencies, wall, errors=len(errors)),
-        "stages_ms": stage_means(timings),
-        "outcomes": outcomes,
-        "error_samples": errors[:5],
-    }
+        return time.perf_counter() - began
 
 
 def chat_stream_events(text: str) -> Iterator[tuple[str, Any]]:
@@ -217,13 +239,9 @@ async def drive_stream(
         ``tokens_per_answer`` (the usage chunk's ``completion_tokens``; None without it),
         means over the successful requests.
     """
-    pending: asyncio.Queue[str] = asyncio.Queue()
-    for q in queries:
-        pending.put_nowait(q)
     done: list[_Streamed] = []
     errors: list[str] = []
     outcomes = {"full": 0, "degraded": 0, "shed": 0}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
     async def one(http: httpx.AsyncClient, query: str) -> _Streamed:
         seen = _Streamed()
@@ -231,8 +249,7 @@ async def drive_stream(
         async with http.stream("POST", CHAT_PATH, json=_chat_body(query, top_k)) as reply:
             if reply.status_code != 200:
                 text = (await reply.aread()).decode("utf-8", "replace")
-                if reply.status_code == 503 and '"overloaded"' in text:
-                    outcomes["shed"] += 1
+                outcomes["shed"] += reply_outcome(reply.status_code, text)[0] == "shed"
                 seen.error = f"HTTP {reply.status_code}: {text[:200]}"
                 return seen
             async for line in reply.aiter_lines():
@@ -253,29 +270,21 @@ async def drive_stream(
             seen.error = "the stream ended without [DONE]"
         return seen
 
-    async def client(http: httpx.AsyncClient) -> None:
-        while True:
-            try:
-                query = pending.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            try:
-                seen = await one(http, query)
-            except (httpx.HTTPError, ValueError) as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            if seen.error is not None:
-                errors.append(seen.error)
-                continue
-            done.append(seen)
-            outcomes["degraded" if seen.degraded else "full"] += 1
+    async def ask(http: httpx.AsyncClient, query: str) -> None:
+        try:
+            seen = await one(http, query)
+        except (httpx.HTTPError, ValueError) as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        if seen.error is not None:
+            errors.append(seen.error)
+            return
+        done.append(seen)
+        outcomes["degraded" if seen.degraded else "full"] += 1
 
-    async with httpx.AsyncClient(
-        base_url=url, timeout=timeout_s, limits=limits, transport=transport
-    ) as http:
-        began = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(clients)))
-        wall = time.perf_counter() - began
+    wall = await closed_loop(
+        url, queries, ask, clients=clients, timeout_s=timeout_s, transport=transport
+    )
     return {
         "clients": clients,
         **summarize([s.total * 1000.0 for s in done], wall, errors=len(errors)),

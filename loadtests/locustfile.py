@@ -44,8 +44,8 @@ from loadtests.workload import (  # noqa: E402 - needs the sys.path entry above
     check_run_token,
     make_documents,
     new_run_token,
-    outcome_of,
     pick_query,
+    reply_outcome,
     settings_from_env,
 )
 
@@ -107,11 +107,7 @@ class QueryUser(_LoadTestUser):
             timeout=SETTINGS.timeout_s,
             catch_response=True,
         ) as response:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            outcome = outcome_of(response.status_code, body)
+            outcome, body = reply_outcome(response.status_code, response.text or "")
             if outcome in ("shed", "limited"):
                 # The graph protecting itself: reported as its own request name, not a
                 # failure; the user waits the Retry-After it was given.

@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -293,3 +294,19 @@ def outcome_of(status: int, body: object) -> str:
     if status == 429:
         return "limited"
     return "timeout" if status == 0 else "error"
+
+
+def reply_outcome(status: int, text: str) -> tuple[str, object]:
+    """(:func:`outcome_of`, the parsed body) of a reply given as its status and text; a
+    body that is not JSON is None.
+
+    >>> reply_outcome(503, '{"error": {"type": "overloaded"}}')[0]
+    'shed'
+    >>> reply_outcome(502, "<html>bad gateway</html>")
+    ('error', None)
+    """
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    return outcome_of(status, body), body
