@@ -133,28 +133,31 @@ def as_rag_error(exc: BaseException) -> RagError | None:
     return mapped if isinstance(mapped, RagError) else None
 
 
+def error_content(exc: BaseException, rid: str) -> tuple[int, dict, dict[str, str]]:
+    """(status, body, headers) of the reply for ``exc``: a :class:`RagError` or one of
+    Ray's failures gets its own; anything else is a 500 naming only the exception's type,
+    and is logged."""
+    error = as_rag_error(exc)
+    if error is not None:
+        body = error_body(error.error_type, error.message, error.param, rid)
+        return error.status_code, body, error.headers()
+    original = unwrap(exc)
+    logger.error("request %s failed: %r", rid, original, exc_info=original)
+    message = f"internal error ({type(original).__name__}); report request id {rid} to the operator"
+    return 500, error_body("internal_error", message, None, rid), {}
+
+
 def error_response(exc: BaseException, *, request_id: str | None = None) -> JSONResponse:
-    """The reply for an exception a stage (or the edge) raised: a :class:`RagError` or
-    one of Ray's failures gets its status and headers; anything else is a logged 500.
+    """The reply for an exception a stage (or the edge) raised (:func:`error_content`).
 
     Args:
         exc: What was raised.
         request_id: The request's id (default: a fresh one; pass the request's own).
     """
     rid = request_id or usable_id(None)
-    error = as_rag_error(exc)
-    if error is not None:
-        return _reply(
-            error.status_code, error.error_type, error.message, error.param, rid, error.headers()
-        )
-    original = unwrap(exc)
-    logger.error("request %s failed: %r", rid, original, exc_info=original)
-    return _reply(
-        500,
-        "internal_error",
-        f"internal error ({type(original).__name__}); report request id {rid} to the operator",
-        None,
-        rid,
+    status, body, headers = error_content(exc, rid)
+    return JSONResponse(
+        status_code=status, content=body, headers={**headers, REQUEST_ID_HEADER: rid}
     )
 
 

@@ -11,6 +11,7 @@ are the reply's status (and a dead replica is retried), later ones end the strea
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 import weakref
@@ -88,9 +89,7 @@ async def forward(
         OverloadedError: Shed; even the cheapest plan would miss the objective/deadline.
         DeadlineExceededError: Admitted, but no answer before the deadline.
     """
-    cfg: AdmissionConfig = request.app.state.config.admission
-    budget = deadline_budget(request.headers.get(DEADLINE_HEADER), cfg)
-    deadline = time.time() + budget
+    budget, deadline = _deadline(request)
     if not admit:
         return await _within(call_stage(lambda: call(deadline, FULL_PLAN), stage=stage), budget)
     books: Admission = request.app.state.admission
@@ -125,10 +124,8 @@ async def forward_stream(
         OverloadedError: Shed.
         DeadlineExceededError: No first item before the deadline.
     """
-    cfg: AdmissionConfig = request.app.state.config.admission
     books: Admission = request.app.state.admission
-    budget = deadline_budget(request.headers.get(DEADLINE_HEADER), cfg)
-    deadline = time.time() + budget
+    budget, deadline = _deadline(request)
     plan = _admit(books, route, budget)
     ticket = books.start(route, plan)
     returned = [False]
@@ -154,16 +151,13 @@ async def forward_stream(
         give_back(False)
         raise
 
-    def late() -> DeadlineExceededError:
-        return _late(budget)
-
     async def items() -> AsyncIterator[Any]:
         finished = False
         try:
             async with reading_stream(source, stage):
                 yield head
                 remaining = deadline + GRACE_S - time.time()
-                async for item in bounded(source, remaining, late):
+                async for item in bounded(source, remaining, functools.partial(_late, budget)):
                     yield item
             finished = True
         finally:
@@ -172,6 +166,13 @@ async def forward_stream(
     stream = items()
     weakref.finalize(stream, give_back, False)  # never iterated: the ticket still returns
     return stream
+
+
+def _deadline(request: Request) -> tuple[float, float]:
+    """(seconds the request may take, its absolute deadline as ``time.time()``)."""
+    cfg: AdmissionConfig = request.app.state.config.admission
+    budget = deadline_budget(request.headers.get(DEADLINE_HEADER), cfg)
+    return budget, time.time() + budget
 
 
 def _admit(books: Admission, route: str, budget: float) -> Plan:

@@ -10,7 +10,6 @@ arrive; a client that goes away cancels the generation.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -29,7 +28,7 @@ from deployments.ingress.chat.schemas import (
 )
 from deployments.ingress.config import ChatConfig
 from deployments.ingress.context import request_id
-from deployments.ingress.errors import as_rag_error, error_body, error_response
+from deployments.ingress.errors import error_content, error_response
 from deployments.ingress.forward import DEADLINE_HEADER, forward, forward_stream
 from deployments.ingress.routes import Backends, backends
 from deployments.ingress.security import charge_tokens
@@ -143,13 +142,6 @@ async def _events(
         await charge_tokens(request, tokens)
         yield sse_event(DONE)
     except Exception as exc:  # noqa: BLE001 - the status is sent: the error is an event
-        yield sse_event(_error_event(exc, request_id(request)))
+        yield sse_event(error_content(exc, request_id(request))[1])
     finally:
         await stream.aclose()  # type: ignore[attr-defined]
-
-
-def _error_event(exc: BaseException, rid: str) -> dict:
-    error = as_rag_error(exc)
-    if error is None:
-        return json.loads(error_response(exc, request_id=rid).body)  # logged; type only
-    return error_body(error.error_type, error.message, error.param, rid)
