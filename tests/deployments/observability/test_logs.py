@@ -81,16 +81,6 @@ def in_replica(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(serve_context, "_INTERNAL_REPLICA_CONTEXT", replica_context)
 
 
-@pytest.fixture
-def request_id() -> Iterator[str]:
-    """Serve's request context as a replica sets it around a call (``_wrap_request``)."""
-    token = serve_context._serve_request_context.set(
-        serve_context._RequestContext(request_id="req-42", route="/v1/query", app_name="rag")
-    )
-    yield "req-42"
-    serve_context._serve_request_context.reset(token)
-
-
 def json_lines(logs_dir: Path) -> list[dict]:
     for handler in logging.getLogger(SERVE_LOGGER).handlers:
         handler.flush()

@@ -40,16 +40,6 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     provider.shutdown()
 
 
-@pytest.fixture
-def request_id() -> Iterator[str]:
-    """Serve's request context as a replica sets it for a call (``_wrap_request``)."""
-    token = serve_context._serve_request_context.set(
-        serve_context._RequestContext(request_id="req-42", route="/v1/query", app_name="rag")
-    )
-    yield "req-42"
-    serve_context._serve_request_context.reset(token)
-
-
 def test_a_stage_span_carries_the_stage_the_request_id_and_its_keywords(spans, request_id):
     with stage_span("retrieve", top_k=5, mode="hybrid", cached=None) as span:
         assert span.is_recording()
