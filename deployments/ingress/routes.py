@@ -29,6 +29,7 @@ from deployments.ingress.schemas import (
     Usage,
 )
 from deployments.ingress.security import charge_tokens
+from deployments.metrics import record_generated_tokens
 from deployments.types import Answer, Document, Hit, IngestResult, Retrieval
 
 
@@ -90,7 +91,7 @@ async def query(
         )
     except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
         return error_response(exc, request_id=rid)
-    await charge_tokens(request, (result.usage or {}).get("completion_tokens"))
+    await account_tokens(request, "query", result)
     return QueryResponse(
         answer=result.answer,
         citations=_citations(result.citations),
@@ -133,6 +134,15 @@ async def search(
         request_id=rid,
         degraded=list(result.degraded),
     )
+
+
+async def account_tokens(request: Request, route: str, answer: Answer) -> None:
+    """The tokens ``answer`` generated: counted in ``rag_generated_tokens`` for ``route``
+    and charged to the request's API key (its tokens/min quota)."""
+    tokens = (answer.usage or {}).get("completion_tokens")
+    if tokens:
+        record_generated_tokens(route, tokens)
+    await charge_tokens(request, tokens)
 
 
 def _citations(hits: list[Hit]) -> list[Citation]:

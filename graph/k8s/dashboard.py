@@ -202,7 +202,7 @@ def generation_panels() -> list[dict[str, Any]]:
                 )
             ],
             "Tokens generated per second (rag_generated_tokens, counted by the route that "
-            "streams the answer), per route.",
+            "answered: /v1/query, /v1/chat/completions streamed or not), per route.",
         ),
     ]
 

@@ -30,9 +30,8 @@ from deployments.ingress.config import ChatConfig
 from deployments.ingress.context import request_id
 from deployments.ingress.errors import error_content, error_response
 from deployments.ingress.forward import DEADLINE_HEADER, forward, forward_stream
-from deployments.ingress.routes import Backends, backends
-from deployments.ingress.security import charge_tokens
-from deployments.metrics import record_first_token, record_generated_tokens
+from deployments.ingress.routes import Backends, account_tokens, backends
+from deployments.metrics import record_first_token
 from deployments.types import Answer, Delta
 
 chat = APIRouter(tags=["chat"])
@@ -104,7 +103,7 @@ async def chat_completions(
         return error_response(exc, request_id=rid)
     writer_id, created = f"chatcmpl-{rid}", int(time.time())
     if not body.stream:
-        await charge_tokens(request, (answer.usage or {}).get("completion_tokens"))
+        await account_tokens(request, "chat", answer)
         return JSONResponse(
             completion(answer, completion_id=writer_id, created=created, model=cfg.model_id)
         )
@@ -136,10 +135,7 @@ async def _events(
         yield sse_event(writer.last(answer))
         if include_usage:
             yield sse_event(writer.usage(answer))
-        tokens = (answer.usage or {}).get("completion_tokens")
-        if tokens:
-            record_generated_tokens("chat", tokens)
-        await charge_tokens(request, tokens)
+        await account_tokens(request, "chat", answer)
         yield sse_event(DONE)
     except Exception as exc:  # noqa: BLE001 - the status is sent: the error is an event
         yield sse_event(error_content(exc, request_id(request))[1])

@@ -396,3 +396,19 @@ def test_a_body_that_is_not_json_says_how_to_send_it(client):
     )
     assert reply.status_code == 400
     assert "Content-Type: application/json" in reply.json()["error"]["message"]
+
+
+def test_every_answer_counts_its_generated_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deployments.ingress import routes
+    from deployments.types import Answer
+
+    counted: list[tuple[str, int]] = []
+    monkeypatch.setattr(routes, "record_generated_tokens", lambda r, n: counted.append((r, n)))
+    written = Answer("a [1]", [], "vllm", "simple", {}, usage={"completion_tokens": 7})
+    client = _client(FakeSupervisor(lambda q, k: written))
+    assert client.post("/v1/query", json={"query": "q?"}).status_code == 200
+    chat = {"model": "rag", "messages": [{"role": "user", "content": "q?"}]}
+    assert client.post("/v1/chat/completions", json=chat).status_code == 200
+    streamed = client.post("/v1/chat/completions", json={**chat, "stream": True})
+    assert streamed.status_code == 200 and "[DONE]" in streamed.text
+    assert counted == [("query", 7), ("chat", 7), ("chat", 7)]
