@@ -42,6 +42,19 @@ GRPC_OPTIONS = {
 }
 
 
+def skip_per_character_check() -> None:
+    """Turn off pymilvus' client-side VARCHAR check of row writes, which walks every
+    CHARACTER of a string in Python: pymilvus 3.0.2's row path passes one string where
+    its checker expects a list of strings (``convert_to_str_array``), so a 40 KB token
+    blob costs ~20 ms to pack. Measured on 300 SciFact abstracts (654 chunks, 2 threads):
+    12.8 of 45 s of ingestion went there. The server still refuses an over-long VARCHAR
+    (an input error, a 400 here), and this project bounds every string it writes.
+    """
+    from pymilvus.client import entity_helper
+
+    entity_helper.CHECK_STR_ARRAY = False
+
+
 def connect(cfg: MilvusConfig):
     """A ``MilvusClient`` for ``cfg.uri``, waiting up to ``cfg.connect_timeout_s`` for it to
     accept calls (stages and the Lite server start at the same time).
@@ -50,6 +63,8 @@ def connect(cfg: MilvusConfig):
         StageUnavailableError: Milvus did not answer in time.
     """
     from pymilvus import MilvusClient
+
+    skip_per_character_check()
 
     deadline = time.monotonic() + cfg.connect_timeout_s
     logged = 0.0
