@@ -11,11 +11,28 @@ SearchMode = Literal["dense", "bm25", "hybrid"]
 
 @dataclass(frozen=True)
 class Document:
-    """A document to ingest. ``doc_id`` is already resolved (given, or a content hash)."""
+    """A document to ingest. ``doc_id`` is already resolved (given, or a content hash);
+    ``version`` (:func:`deployments.common.ids.version_stamp`) is set when it is submitted,
+    and names its chunks."""
 
     doc_id: str
     text: str
     title: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """A stored document, as the library lists it (one row per document)."""
+
+    doc_id: str
+    title: str
+    chunks: int
+    chars: int
+    version: str
+    digest: str
+    ingested_at: float
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -117,6 +134,10 @@ class IngestResult:
     chunks: int
     ids: list[str]
     skipped_ids: list[str] = field(default_factory=list)
+    replaced: int = 0
+    """Of ``stored``, documents that replaced an older version."""
+    errors: dict[str, str] = field(default_factory=dict)
+    """Documents refused (id -> why); only when the caller asked to go on past them."""
 
 
 @dataclass(frozen=True)
@@ -216,3 +237,39 @@ class Retrieval:
     sub_queries: tuple[str, ...] = ()
     stages: tuple[str, ...] = ()
     degraded: tuple[str, ...] = ()
+
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JOB_ENDED: tuple[JobStatus, ...] = ("succeeded", "failed", "cancelled")
+
+
+@dataclass
+class IngestJob:
+    """An ingestion job as its runner records it (and as ``GET /v1/ingest/jobs/{id}``
+    shows it). Counts cover the documents before ``next_index``, which are final."""
+
+    job_id: str
+    status: JobStatus
+    version: str
+    replace: bool
+    total: int
+    """Documents submitted."""
+    chars: int
+    """Characters of text submitted (progress is measured in them)."""
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    chunks: int = 0
+    next_index: int = 0
+    progress: float = 0.0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    message: str | None = None
+    """Why the job failed as a whole (None otherwise)."""
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float = 0.0
+    owner: str = ""
+    heartbeat: float = 0.0
+    attempts: int = 0
+    """Runs started (more than one: it was taken over after its runner died)."""

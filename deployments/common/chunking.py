@@ -76,7 +76,7 @@ class Chunker:
         pieces = [p for p in pieces if p] or [doc.text.strip()]
         bounded = [b for p in pieces for b in byte_bounded(p, self._max_bytes)]
         return [
-            Chunk(chunk_id(doc.doc_id, i), doc.doc_id, doc.title, piece, doc.metadata)
+            Chunk(chunk_id(doc.doc_id, i, doc.version), doc.doc_id, doc.title, piece, doc.metadata)
             for i, piece in enumerate(bounded)
         ]
 

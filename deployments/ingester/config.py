@@ -25,6 +25,80 @@ class ChunkingConfig(BaseModel):
         return self
 
 
+class JobsConfig(BaseModel):
+    """Ingestion jobs (``POST /v1/ingest/jobs``): how they are run, leased and kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_documents: int = Field(
+        default=32,
+        ge=1,
+        le=4096,
+        description="Documents ingested between two saves of a job's counts; a replica "
+        "that takes a job over redoes at most this many.",
+    )
+    lease_s: float = Field(
+        default=30.0,
+        ge=2,
+        le=3600,
+        description="A running job whose runner has not renewed its lease for this long is "
+        "taken over by another (or the restarted) replica.",
+    )
+    heartbeat_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How often a runner renews its lease, saves progress and looks for a "
+        "cancel request.",
+    )
+    poll_s: float = Field(
+        default=2.0, gt=0, le=60, description="How often an idle replica looks for jobs."
+    )
+    claim_settle_s: float = Field(
+        default=0.3,
+        ge=0,
+        le=10,
+        description="Pause between claiming a job and checking the claim held (another "
+        "replica may have claimed it at the same time).",
+    )
+    store_outage_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="How long a job waits for an unreachable Milvus before it fails.",
+    )
+    max_active: int = Field(
+        default=64,
+        ge=1,
+        le=100_000,
+        description="Most jobs queued or running at once; more are refused with 503.",
+    )
+    max_documents: int = Field(
+        default=100_000, ge=1, le=10_000_000, description="Most documents in one job."
+    )
+    retention_s: float = Field(
+        default=7 * 86_400,
+        gt=0,
+        description="How long an ended job stays readable before it is forgotten.",
+    )
+    nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="CPU niceness of the job runner thread (Linux): bulk ingestion yields "
+        "the cores to queries on a shared machine. 0 keeps normal priority.",
+    )
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> JobsConfig:
+        if self.heartbeat_s * 2 > self.lease_s:
+            raise ValueError(
+                f"jobs.heartbeat_s={self.heartbeat_s} must be at most half of "
+                f"jobs.lease_s={self.lease_s}, or a live runner loses its jobs"
+            )
+        return self
+
+
 class IngesterConfig(BaseModel):
     """Ingester stage: chunking, encoding batch and the size of one atomic write.
 
@@ -50,5 +124,9 @@ class IngesterConfig(BaseModel):
         "call (so it appears whole); one whose rows exceed this is refused with a 400.",
     )
     max_documents_per_request: int = Field(
-        default=256, ge=1, le=10000, description="Most documents one ingestion call accepts."
+        default=256,
+        ge=1,
+        le=10000,
+        description="Most documents one POST /v1/documents call accepts (jobs take more).",
     )
+    jobs: JobsConfig = Field(default_factory=JobsConfig, description="Ingestion jobs.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -64,6 +65,9 @@ class PassageEncoder:
         self._tokens = tokens
         self._embedder = embedder
         self._max_length = pooled_max_length
+        # One forward pass at a time: callers on several threads (a job runner, a
+        # synchronous request) take turns per batch instead of splitting the cores.
+        self._lock = threading.Lock()
 
     @property
     def token_encoder(self) -> TokenEncoder:
@@ -86,14 +90,16 @@ class PassageEncoder:
         return self._tokens.tokenize if self._embedder is None else self._embedder.tokenize
 
     def encode(self, texts: Sequence[str]) -> PassageVectors:
+        """Both vector kinds of ``texts`` (thread-safe: one batch at a time)."""
         texts = list(texts)
-        if self._embedder is None:
-            dense, matrices = self._tokens.encode_passages_pooled(
-                texts, max_length=self._max_length
-            )
-        else:
-            dense = self._embedder.embed(texts)
-            matrices = self._tokens.encode_passages(texts)
+        with self._lock:
+            if self._embedder is None:
+                dense, matrices = self._tokens.encode_passages_pooled(
+                    texts, max_length=self._max_length
+                )
+            else:
+                dense = self._embedder.embed(texts)
+                matrices = self._tokens.encode_passages(texts)
         return PassageVectors(dense, token_blobs(matrices, self._tokens.dim))
 
 

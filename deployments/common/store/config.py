@@ -66,7 +66,8 @@ class MilvusConfig(BaseModel):
     collection: str = Field(
         default="rag_chunks",
         pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$",
-        description="Chunk collection; passage token vectors go to '<collection>_tokens'.",
+        description="Chunk collection; passage token vectors go to '<collection>_tokens', the "
+        "document library to '<collection>_docs', ingestion jobs to '<collection>_state'.",
     )
     timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one Milvus call.")
     connect_timeout_s: float = Field(
@@ -109,6 +110,16 @@ class MilvusConfig(BaseModel):
     def tokens_collection(self) -> str:
         """The collection of passage token vectors, beside the chunks."""
         return f"{self.collection}_tokens"
+
+    @property
+    def docs_collection(self) -> str:
+        """The document library: one row per stored document."""
+        return f"{self.collection}_docs"
+
+    @property
+    def state_collection(self) -> str:
+        """Ingestion jobs, their inputs and the corpus stamp."""
+        return f"{self.collection}_state"
 
     @property
     def lite_address(self) -> tuple[str, int]:

@@ -17,9 +17,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from deployments.common.ids import keep_latest_versions, versions_before
 from deployments.common.store import schema
 from deployments.common.store.config import MilvusConfig
-from deployments.common.store.expr import field_in
+from deployments.common.store.expr import field_equals, field_in, string_literal
 from deployments.common.store.search import search_requests, to_hit
 from deployments.errors import StageUnavailableError, StoreError
 from deployments.types import Chunk, Hit, SearchMode
@@ -108,7 +109,12 @@ class MilvusStore:
         self.chunks = cfg.collection
         self.tokens = cfg.tokens_collection
         self._client = client if client is not None else connect(cfg)
-        self._call("schema check", self._ensure_collections)
+        self.call("schema check", self._ensure_collections)
+
+    @property
+    def client(self):
+        """The connected ``MilvusClient`` (for the library and state adapters)."""
+        return self._client
 
     def _ensure_collections(self) -> None:
         client = self._client
@@ -120,7 +126,7 @@ class MilvusStore:
             )
             schema.check_dense_dim(fields, self.chunks, dim)
 
-    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one client call; Milvus failures become errors that explain themselves.
 
         A Milvus that restarted (locally: the Milvus deployment replaced its replica) has
@@ -169,7 +175,7 @@ class MilvusStore:
             for c, blob in zip(chunks, blobs, strict=True)
         ]
         if rows:
-            self._call("token write", self._client.upsert, self.tokens, rows)
+            self.call("token write", self._client.upsert, self.tokens, rows)
 
     def publish(self, chunks: Sequence[Chunk], dense: np.ndarray) -> None:
         """Make chunks searchable: all of them in ONE upsert call.
@@ -196,22 +202,37 @@ class MilvusStore:
             for c, vec in zip(chunks, dense, strict=True)
         ]
         if rows:
-            self._call("chunk write", self._client.upsert, self.chunks, rows)
+            self.call("chunk write", self._client.upsert, self.chunks, rows)
+
+    def delete_versions_before(self, doc_id: str, version: str) -> None:
+        """Delete the chunks (then token vectors) of ``doc_id``'s versions older than
+        ``version``: one call per collection, chunks first so search stops seeing them."""
+        expr = f"{field_equals('doc_id', doc_id)} and chunk_id < " + string_literal(
+            versions_before(doc_id, version)
+        )
+        self.call("old version delete", self._client.delete, self.chunks, filter=expr)
+        self.call("old version delete", self._client.delete, self.tokens, filter=expr)
+
+    def delete_document(self, doc_id: str) -> None:
+        """Delete every chunk (then token vector) of ``doc_id``, whatever its version."""
+        expr = field_equals("doc_id", doc_id)
+        self.call("document delete", self._client.delete, self.chunks, filter=expr)
+        self.call("document delete", self._client.delete, self.tokens, filter=expr)
 
     def flush(self) -> None:
         """Persist what was written (Milvus Lite searches unflushed rows much slower)."""
-        self._call("flush", self._client.flush, self.chunks)
-        self._call("flush", self._client.flush, self.tokens)
+        self.call("flush", self._client.flush, self.chunks)
+        self.call("flush", self._client.flush, self.tokens)
 
     # -- reads --------------------------------------------------------------------------
     def published_doc_ids(self, doc_ids: Sequence[str]) -> set[str]:
         """Which of ``doc_ids`` are searchable (their chunks were published)."""
-        rows = self._query_in(self.chunks, "doc_id", doc_ids, ["doc_id"], "document lookup")
+        rows = self.query_in(self.chunks, "doc_id", doc_ids, ["doc_id"], "document lookup")
         return {r["doc_id"] for r in rows}
 
     def fetch_tokens(self, chunk_ids: Sequence[str]) -> dict[str, str]:
         """The stored token-vector blob of each chunk id found (missing ids are left out)."""
-        rows = self._query_in(
+        rows = self.query_in(
             self.tokens, "chunk_id", chunk_ids, ["chunk_id", "tokens"], "token read"
         )
         return {r["chunk_id"]: r["tokens"] for r in rows}
@@ -223,10 +244,10 @@ class MilvusStore:
             if tokens
             else (self.chunks, ["chunk_id", "doc_id", "title", "text"])
         )
-        found = self._query_in(name, "doc_id", [doc_id], fields, "document read")
+        found = self.query_in(name, "doc_id", [doc_id], fields, "document read")
         return sorted(found, key=lambda r: r["chunk_id"])
 
-    def _query_in(
+    def query_in(
         self, collection: str, field: str, values: Sequence[str], fields: list[str], what: str
     ) -> list[dict[str, Any]]:
         """Rows of ``collection`` whose ``field`` is one of ``values`` (distinct values,
@@ -234,7 +255,7 @@ class MilvusStore:
         rows: list[dict[str, Any]] = []
         for batch in _batches(list(dict.fromkeys(values))):
             rows.extend(
-                self._call(
+                self.call(
                     what,
                     self._client.query,
                     collection,
@@ -247,7 +268,7 @@ class MilvusStore:
     def count(self, *, tokens: bool = False) -> int:
         """Rows in the chunk collection (or the token collection)."""
         name = self.tokens if tokens else self.chunks
-        rows = self._call("count", self._client.query, name, filter="", output_fields=["count(*)"])
+        rows = self.call("count", self._client.query, name, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"]) if rows else 0
 
     def search(
@@ -258,21 +279,40 @@ class MilvusStore:
         mode: SearchMode,
         limit: int,
         rrf_k: int = 60,
+        where: str | None = None,
     ) -> list[list[Hit]]:
-        """One best-first hit list per query; ``Hit.scores[mode]`` holds the score.
+        """One best-first hit list per query; ``Hit.scores[mode]`` holds the score. Only
+        chunks matching ``where`` (a Milvus expression from
+        :mod:`deployments.common.store.filters`) are searched. A document being replaced
+        shows one version: chunks of an older one seen beside a newer are dropped.
 
         Shapes:
             vectors: ``[len(texts), dim]`` (ignored in ``bm25`` mode).
         """
         if not texts:
             return []
-        raw = self._call(
-            "search", search_requests, self._client, self.chunks, texts, vectors, mode, limit, rrf_k
+        raw = self.call(
+            "search",
+            search_requests,
+            self._client,
+            self.chunks,
+            texts,
+            vectors,
+            mode,
+            limit,
+            rrf_k,
+            where,
         )
-        return [[to_hit(h, mode) for h in hits] for hits in raw]
+        return [
+            keep_latest_versions([to_hit(h, mode) for h in hits], key=_hit_key) for hits in raw
+        ]
 
     def close(self) -> None:
         self._client.close()
+
+
+def _hit_key(hit: Hit) -> tuple[str, str]:
+    return hit.chunk_id, hit.doc_id
 
 
 def _released(exc: Exception) -> bool:

@@ -16,6 +16,18 @@ the data, tens of KB per chunk), which only the reranker reads, by chunk id:
 - ``placeholder`` FLOAT_VECTOR of dimension 2: Milvus requires a vector field in every
   collection; it is never searched.
 
+``<collection>_docs`` is the document library, one row per stored document (the version
+its chunks carry, their count, title, metadata, digest and ingestion time):
+
+- ``doc_id`` VARCHAR primary key, ``title``, ``version``, ``digest`` VARCHAR, ``chunks``
+  and ``chars`` INT64, ``ingested_at`` DOUBLE (Unix seconds), ``metadata`` JSON,
+  ``placeholder`` FLOAT_VECTOR(2)
+
+``<collection>_state`` holds what must outlive a replica: ingestion jobs (``kind`` job,
+their status and lease in scalar fields, the rest in ``value``), the documents a job was
+given (``kind`` input, in pieces of ``payload`` text), requests to cancel a job (``kind``
+cancel) and the corpus stamp (``kind`` corpus: changes whenever searchable content does).
+
 A document's token rows are written first; its chunk rows are then written in one call,
 which Milvus applies at one timestamp, so a search sees all of a document or none of it
 (see ``MilvusStore.publish``). VARCHAR limits count UTF-8 bytes.
@@ -77,6 +89,55 @@ def tokens_schema(client):
     schema.add_field("chunk_id", DataType.VARCHAR, is_primary=True, max_length=MAX_CHUNK_ID_BYTES)
     schema.add_field("doc_id", DataType.VARCHAR, max_length=MAX_DOC_ID_BYTES)
     schema.add_field("tokens", DataType.VARCHAR, max_length=VARCHAR_MAX)
+    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=len(PLACEHOLDER))
+    index = client.prepare_index_params()
+    index.add_index("placeholder", index_type="AUTOINDEX", metric_type="L2")
+    return schema, index
+
+
+DOCS_DESCRIPTION = "rag-serve document library"
+STATE_DESCRIPTION = "rag-serve jobs and corpus state"
+#: Longest state key: "input/<job id>/<document>/<piece>".
+STATE_KEY_BYTES = 160
+#: Largest piece of a staged document's JSON in one state row, in UTF-8 bytes.
+PAYLOAD_BYTES = 60_000
+
+
+def docs_schema(client):
+    """Schema and index parameters of the document library."""
+    from pymilvus import DataType
+
+    schema = client.create_schema(
+        auto_id=False, enable_dynamic_field=False, description=DOCS_DESCRIPTION
+    )
+    schema.add_field("doc_id", DataType.VARCHAR, is_primary=True, max_length=MAX_DOC_ID_BYTES)
+    schema.add_field("title", DataType.VARCHAR, max_length=TITLE_MAX_BYTES)
+    schema.add_field("version", DataType.VARCHAR, max_length=16)
+    schema.add_field("digest", DataType.VARCHAR, max_length=64)
+    schema.add_field("chunks", DataType.INT64)
+    schema.add_field("chars", DataType.INT64)
+    schema.add_field("ingested_at", DataType.DOUBLE)
+    schema.add_field("metadata", DataType.JSON)
+    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=len(PLACEHOLDER))
+    index = client.prepare_index_params()
+    index.add_index("placeholder", index_type="AUTOINDEX", metric_type="L2")
+    return schema, index
+
+
+def state_schema(client):
+    """Schema and index parameters of the state collection (jobs, inputs, corpus stamp)."""
+    from pymilvus import DataType
+
+    schema = client.create_schema(
+        auto_id=False, enable_dynamic_field=False, description=STATE_DESCRIPTION
+    )
+    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=STATE_KEY_BYTES)
+    schema.add_field("kind", DataType.VARCHAR, max_length=16)
+    schema.add_field("job_id", DataType.VARCHAR, max_length=64)
+    schema.add_field("status", DataType.VARCHAR, max_length=16)
+    schema.add_field("heartbeat", DataType.DOUBLE)
+    schema.add_field("value", DataType.JSON)
+    schema.add_field("payload", DataType.VARCHAR, max_length=VARCHAR_MAX)
     schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=len(PLACEHOLDER))
     index = client.prepare_index_params()
     index.add_index("placeholder", index_type="AUTOINDEX", metric_type="L2")

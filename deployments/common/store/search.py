@@ -19,8 +19,10 @@ def search_requests(
     mode: SearchMode,
     limit: int,
     rrf_k: int,
+    where: str | None = None,
 ) -> list:
-    """Milvus' raw results for ``mode``, one list per query, best first.
+    """Milvus' raw results for ``mode``, one list per query, best first, over the chunks
+    matching ``where`` (a Milvus boolean expression; None: all).
 
     Shapes:
         vectors: ``[len(texts), dim]`` (ignored in ``bm25`` mode).
@@ -35,6 +37,7 @@ def search_requests(
             limit=limit,
             output_fields=HIT_FIELDS,
             search_params={"metric_type": "COSINE"},
+            filter=where or "",
         )
     if mode == "bm25":
         return client.search(
@@ -44,14 +47,17 @@ def search_requests(
             limit=limit,
             output_fields=HIT_FIELDS,
             search_params={"metric_type": "BM25"},
+            filter=where or "",
         )
     # One call per query: Milvus Lite took longer for one hybrid call of 8 queries than
     # for 8 calls of one (docs/PERFORMANCE.md).
     raw: list = []
     for text, vec in zip(texts, vectors, strict=True):
         requests = [
-            AnnSearchRequest(data=[vec.tolist()], anns_field="dense", param={}, limit=limit),
-            AnnSearchRequest(data=[text], anns_field="sparse", param={}, limit=limit),
+            AnnSearchRequest(
+                data=[vec.tolist()], anns_field="dense", param={}, limit=limit, expr=where
+            ),
+            AnnSearchRequest(data=[text], anns_field="sparse", param={}, limit=limit, expr=where),
         ]
         raw.extend(
             client.hybrid_search(

@@ -3,6 +3,7 @@ once, skipped after, published whole, and exact after an interrupted run."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -12,6 +13,7 @@ from deployments.common.encoders.config import EmbedderConfig, TokenEncoderConfi
 from deployments.common.encoders.passages import load_passage_encoder
 from deployments.common.ids import content_id
 from deployments.common.store.config import MilvusConfig
+from deployments.common.store.library import Library
 from deployments.common.store.milvus import MilvusStore
 from deployments.errors import InvalidRequestError
 from deployments.ingester.core import ingest_documents
@@ -62,21 +64,32 @@ def stage(milvus_uri: str, encoder):
     store.close()
 
 
-def _doc(text: str, title: str = "", doc_id: str | None = None) -> Document:
-    return Document(doc_id or content_id(text), text, title)
+V1, V2 = "mx000001", "mx000002"
+
+
+def _doc(text: str, title: str = "", doc_id: str | None = None, version: str = V1) -> Document:
+    return Document(doc_id or content_id(text), text, title, version=version)
 
 
 def _ingest(stage, docs, *, store=None, **kwargs):
     chunker, encoder, own = stage
     return ingest_documents(
-        docs, chunker=chunker, encoder=encoder, store=store or own, encode_batch=4, **kwargs
+        docs,
+        chunker=chunker,
+        encoder=encoder,
+        store=store or own,
+        library=Library(own if store is None or isinstance(store, CrashingStore) else store),
+        encode_batch=4,
+        **kwargs,
     )
 
 
 def _snapshot(store: MilvusStore, doc_ids: list[str]) -> tuple:
     chunks = [(r["chunk_id"], r["text"]) for d in doc_ids for r in store.rows(d)]
     tokens = [r["chunk_id"] for d in doc_ids for r in store.rows(d, tokens=True)]
-    return chunks, tokens, store.count(), store.count(tokens=True)
+    listed = Library(store).records(doc_ids)
+    library = sorted((r.doc_id, r.chunks, r.version, r.digest) for r in listed.values())
+    return chunks, tokens, store.count(), store.count(tokens=True), library
 
 
 def test_stores_then_skips_the_same_documents(stage) -> None:
@@ -94,7 +107,7 @@ def test_stores_then_skips_the_same_documents(stage) -> None:
     assert hits[0].doc_id == docs[0].doc_id
     assert set(store.fetch_tokens([hits[0].chunk_id])) == {hits[0].chunk_id}
 
-    again = _ingest(stage, docs)
+    again = _ingest(stage, [dataclasses.replace(d, version=V2) for d in docs])  # a new call
     assert (again.stored, again.skipped, again.chunks) == (0, 2, 0)
     assert again.skipped_ids == [d.doc_id for d in docs]
     assert store.count() == 2
@@ -150,3 +163,70 @@ def test_a_document_too_large_for_one_write_is_refused_before_writing(stage) -> 
         _ingest(stage, docs, publish_max_bytes=2000)
     assert info.value.param == "documents"
     assert store.count() == 0 == store.count(tokens=True)
+
+
+def test_the_library_lists_what_was_stored(stage) -> None:
+    _, _, store = stage
+    doc = Document("lib", LONG, "Long", {"source": "a.md"}, version=V1)
+    result = _ingest(stage, [doc])
+    record = Library(store).get("lib")
+    assert record is not None
+    assert (record.chunks, record.chars, record.version) == (result.chunks, len(LONG), V1)
+    assert (record.title, record.metadata) == ("Long", {"source": "a.md"})
+    assert all(r["chunk_id"].startswith(f"lib#{V1}#") for r in store.rows("lib"))
+
+
+def test_replace_swaps_the_version_and_deletes_the_old_one(stage) -> None:
+    _, _, store = stage
+    old = _doc(LONG, "Long", "report", version=V1)
+    _ingest(stage, [old])
+    same = _ingest(stage, [_doc(LONG, "Long", "report", version=V2)], replace=True)
+    assert (same.stored, same.skipped) == (0, 1)  # unchanged content: nothing to do
+    kept = _ingest(stage, [_doc("Short new text.", "Long", "report", version=V2)])
+    assert (kept.stored, kept.skipped) == (0, 1)  # without replace, a stored id is kept
+
+    new = _ingest(stage, [_doc("Short new text.", "New", "report", version=V2)], replace=True)
+    assert (new.stored, new.replaced, new.chunks) == (1, 1, 1)
+    assert [r["chunk_id"] for r in store.rows("report")] == [f"report#{V2}#0000"]
+    assert [r["chunk_id"] for r in store.rows("report", tokens=True)] == [f"report#{V2}#0000"]
+    assert Library(store).get("report").version == V2
+
+    stale = _ingest(stage, [_doc("Older job.", "Old", "report", version=V1)], replace=True)
+    assert (stale.stored, stale.skipped) == (0, 1)  # never goes back to an older version
+
+
+def test_a_rerun_of_the_same_job_counts_stored_documents_and_clears_old_versions(stage):
+    _, _, store = stage
+    _ingest(stage, [_doc("First text.", "", "doc", version=V1)])
+    replacement = _doc("Second text, longer than the first.", "", "doc", version=V2)
+    # An interrupted replacement: published and listed, old version not yet deleted.
+    _ingest(stage, [replacement], replace=True)
+    store.publish(
+        stage[0].split(_doc("First text.", "", "doc", version=V1)),
+        stage[1].encode(["First text."]).dense,
+    )
+    assert len(store.rows("doc")) == 2
+    rerun = _ingest(stage, [replacement], replace=True)
+    assert (rerun.stored, rerun.skipped, rerun.chunks) == (1, 0, 1)
+    assert [r["chunk_id"] for r in store.rows("doc")] == [f"doc#{V2}#0000"]
+
+
+def test_a_search_shows_one_version_of_a_document(stage) -> None:
+    _, encoder, store = stage
+    old = _doc("Glaciers retreat in summer heat.", "", "ice", version=V1)
+    new = _doc("Glaciers retreat in summer heat, faster each year.", "", "ice", version=V2)
+    for doc in (old, new):  # both versions searchable, as mid-replacement
+        store.publish(stage[0].split(doc), encoder.encode([doc.text]).dense)
+    assert len(store.rows("ice")) == 2
+    query = "glaciers retreat"
+    (hits,) = store.search([query], encoder.encode([query]).dense, mode="hybrid", limit=5)
+    assert [h.chunk_id for h in hits] == [f"ice#{V2}#0000"]
+
+
+def test_without_strict_a_refused_document_is_named_and_the_rest_stored(stage) -> None:
+    _, _, store = stage
+    docs = [_doc("fits"), _doc(LONG, "Long", "too big")]
+    result = _ingest(stage, docs, publish_max_bytes=2000, strict=False)
+    assert (result.stored, list(result.errors)) == (1, ["too big"])
+    assert "split it" in result.errors["too big"]
+    assert store.published_doc_ids(["too big"]) == set()
