@@ -43,6 +43,7 @@ def build_app(args: dict[str, Any] | None = None) -> serve.Application:
         retriever=build_retriever_deployment(cfg.retriever, milvus),
         reranker=build_reranker_deployment(cfg.reranker, milvus),
         generator=build_generator_deployment(cfg.generator, plan),
+        milvus=milvus,
     )
     return build_ingress_deployment(
         cfg.ingress,

@@ -29,9 +29,22 @@ class ApiError(RuntimeError):
 
 def post(url: str, path: str, body: dict[str, Any], *, timeout_s: float = 300.0) -> dict:
     """POST JSON and return the JSON reply; raise ApiError with the service's message."""
+    return call("POST", url, path, body, timeout_s=timeout_s)
+
+
+def call(
+    method: str,
+    url: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    timeout_s: float = 300.0,
+) -> dict:
+    """Send one request (JSON body, if any) and return the JSON reply; raise ApiError with
+    the service's message."""
     try:
-        reply = httpx.post(
-            url.rstrip("/") + path, json=body, headers=auth_headers(), timeout=timeout_s
+        reply = httpx.request(
+            method, url.rstrip("/") + path, json=body, headers=auth_headers(), timeout=timeout_s
         )
     except httpx.HTTPError as exc:
         raise ApiError(

@@ -85,7 +85,7 @@ def corpus(args: argparse.Namespace) -> tuple[str, list[Document], list[str]]:
     docs = [
         Document(doc_id=path.stem, text=d["text"], title=d["title"], metadata=d["metadata"])
         for path, d in documents(find_files([str(ROOT / "graph" / "sample_corpus")]))
-        if d is not None
+        if isinstance(d, dict)
     ]
     queries = [q for pair in zip(SIMPLE_QUERIES, COMPLEX_QUERIES, strict=False) for q in pair]
     return "sample_corpus", docs, queries[: args.queries] if args.queries else queries

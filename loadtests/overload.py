@@ -39,7 +39,7 @@ import numpy as np
 
 from deployments.common.store.lite import free_port
 from graph.client import post
-from graph.ingest import documents, find_files
+from graph.ingest import corpus
 from graph.serve_process import ROOT, running_graph, write_serve_config
 from loadtests.driver import drive
 from loadtests.locust_run import locust_command, parse_run_time
@@ -213,7 +213,7 @@ def markdown(report: dict) -> str:
 
 
 def ingest_sample(url: str) -> None:
-    docs = [doc for _, doc in documents(find_files([str(SAMPLE)])) if doc is not None]
+    docs = corpus([str(SAMPLE)])
     post(url, "/v1/documents", {"documents": docs})
 
 

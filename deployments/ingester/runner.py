@@ -9,9 +9,10 @@ replica had already stored carry the job's version and are recognised as stored 
 :func:`deployments.ingester.core.ingest_documents`), so none is stored twice.
 
 Claims are not transactions (Milvus has no compare-and-set): a claim is re-read after
-a pause, and a runner whose heartbeat finds another owner stops. Two runners that still
-overlap write the same chunk ids and versions, so the result is the same; only work is
-wasted.
+a pause, and a runner that finds another owner (before each batch, before saving a
+batch's counts, and at each heartbeat) stops without writing the job's row. Two runners
+that still overlap write the same chunk ids and versions, so the result is the same; only
+work is wasted. A cancel is seen before each batch and at each heartbeat.
 
 The thread lowers its own CPU priority (``nice``) so that, on a machine shared with the
 query path, bulk ingestion takes the cores queries leave idle.
@@ -109,8 +110,12 @@ class JobRunner:
         """Claim the oldest claimable job, or return None."""
         now = self.clock()
         found = [jobs.from_value(v) for v in self.state.jobs(["queued", "running"])]
-        for job in sorted(found, key=lambda j: j.created_at):
-            if not jobs.claimable(job, now=now, lease_s=self.cfg.lease_s):
+        for listed in sorted(found, key=lambda j: j.created_at):
+            if not jobs.claimable(listed, now=now, lease_s=self.cfg.lease_s):
+                continue
+            value = self.state.job(listed.job_id)  # the list may be seconds old
+            job = jobs.from_value(value) if value is not None else None
+            if job is None or not jobs.claimable(job, now=now, lease_s=self.cfg.lease_s):
                 continue
             taken_over = job.status == "running"
             job.status, job.owner, job.heartbeat = "running", self.owner, now
@@ -162,6 +167,7 @@ class JobRunner:
         self._end(job, "failed" if job.failed else "succeeded")
 
     def _run_batch(self, job: IngestJob, docs: list[Document]) -> None:
+        self._check(job)  # a batch shorter than heartbeat_s never calls the heartbeat
         start = job.next_index
         batch = docs[start : start + self.cfg.batch_documents]
         done_chars = sum(len(d.text) for d in docs[:start])
@@ -185,7 +191,17 @@ class JobRunner:
         job.next_index = start + len(batch)
         job.progress = (done_chars + batch_chars) / max(job.chars, 1)
         job.heartbeat = self.clock()
+        self._check(job, cancel=False)  # never overwrite the row of the job's new owner
         jobs.save(self.state, job)
+
+    def _check(self, job: IngestJob, *, cancel: bool = True) -> None:
+        """Raise JobCancelled when a cancel was asked for (if ``cancel``), LeaseLost when
+        another runner owns the job now (or it has ended)."""
+        if cancel and self.state.cancel_requested(job.job_id):
+            raise JobCancelled(job.job_id)
+        current = self.state.job(job.job_id)
+        if current is None or current.get("owner") != self.owner or current["status"] != "running":
+            raise LeaseLost(job.job_id)
 
     def _end(self, job: IngestJob, status: str) -> None:
         job.status = status  # type: ignore[assignment]
@@ -231,11 +247,7 @@ class _Heartbeat:
         if not force and now - self.last < runner.cfg.heartbeat_s:
             return
         self.last = now
-        if runner.state.cancel_requested(job.job_id):
-            raise JobCancelled(job.job_id)
-        current = runner.state.job(job.job_id)
-        if current is None or current.get("owner") != runner.owner:
-            raise LeaseLost(job.job_id)
+        runner._check(job)
         fraction = encoded / total if total else 0.0
         job.progress = (self.done_chars + fraction * self.batch_chars) / max(job.chars, 1)
         job.heartbeat = now

@@ -14,14 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
-from deployments.common.ids import content_id
 from deployments.ingress.context import request_id
 from deployments.ingress.errors import error_response
 from deployments.ingress.forward import DEADLINE_HEADER, forward
 from deployments.ingress.schemas import (
     Citation,
-    DocumentsRequest,
-    DocumentsResponse,
     QueryRequest,
     QueryResponse,
     SearchRequest,
@@ -30,7 +27,7 @@ from deployments.ingress.schemas import (
 )
 from deployments.ingress.security import charge_tokens
 from deployments.metrics import record_generated_tokens
-from deployments.types import Answer, Document, Hit, IngestResult, Retrieval
+from deployments.types import Answer, Hit, Retrieval
 
 
 @dataclass
@@ -52,7 +49,6 @@ def backends(request: Request) -> Backends:
 BackendsDep = Annotated[Backends, Depends(backends)]
 
 queries = APIRouter(tags=["query"])
-documents = APIRouter(tags=["documents"])
 health = APIRouter(tags=["health"])
 
 
@@ -86,7 +82,7 @@ async def query(
             request,
             "query",
             lambda deadline, plan: to.supervisor.answer.remote(
-                body.query, body.top_k, deadline, plan
+                body.query, body.top_k, deadline, plan, where=body.where
             ),
         )
     except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
@@ -121,7 +117,7 @@ async def search(
             request,
             "search",
             lambda deadline, plan: to.supervisor.search.remote(
-                body.query, body.top_k, deadline, plan
+                body.query, body.top_k, deadline, plan, where=body.where
             ),
         )
     except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
@@ -147,39 +143,6 @@ async def account_tokens(request: Request, route: str, answer: Answer) -> None:
 
 def _citations(hits: list[Hit]) -> list[Citation]:
     return [Citation.of(h) for h in hits]
-
-
-@documents.post("/v1/documents", response_model=DocumentsResponse)
-async def add_documents(
-    body: DocumentsRequest,
-    request: Request,
-    to: BackendsDep,
-    _timeout: Timeout = None,
-    _request_id: RequestId = None,
-) -> DocumentsResponse | JSONResponse:
-    """Store documents, each all or nothing (a document already stored is skipped)."""
-    docs = [
-        Document(
-            doc_id=d.id if d.id is not None else content_id(d.text),
-            text=d.text,
-            title=d.title or "",
-            metadata=d.metadata or {},
-        )
-        for d in body.documents
-    ]
-    try:
-        result: IngestResult = await forward(
-            request,
-            "ingest",
-            lambda _deadline, _plan: to.ingester.ingest.remote(docs),
-            stage="Ingester",
-            admit=False,
-        )
-    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
-        return error_response(exc, request_id=request_id(request))
-    return DocumentsResponse(
-        stored=result.stored, skipped=result.skipped, chunks=result.chunks, ids=result.ids
-    )
 
 
 @health.get("/healthz")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from deployments.common.ids import MAX_DOC_ID_BYTES, id_problem
+from deployments.common.store.filters import metadata_expression
 from deployments.common.text import SEARCHABLE, searchable
-from deployments.errors import PayloadTooLargeError
+from deployments.errors import InvalidRequestError, PayloadTooLargeError
 from deployments.types import Hit
 
 MAX_QUERY_CHARS = 4096
@@ -26,6 +27,9 @@ a cold first call), so a full request takes at most about a quarter of the deadl
 one queued behind another on the Ingester's lock still finishes within it. Larger
 corpora go in several requests."""
 MAX_TEXT_CHARS = MAX_REQUEST_TEXT_CHARS
+MAX_JOB_TEXT_CHARS = 8_000_000
+"""Most characters of one document's text in an ingestion job (the request body limit,
+``ingress.security.max_body_bytes``, bounds a job's whole body)."""
 MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_DEPTH = 8
 INT64 = (-(2**63), 2**63 - 1)
@@ -86,8 +90,8 @@ def _too_much_text(what: str, chars: int) -> PydanticCustomError:
         TOO_LARGE,
         f"{what} {chars:,} characters of text, more than the {MAX_REQUEST_TEXT_CHARS:,} one "
         "request may carry (a request is ingested while it waits, within its deadline); "
-        f"split the text into several documents of at most {MAX_REQUEST_TEXT_CHARS:,} "
-        "characters and send them in several requests",
+        "submit it as an ingestion job (POST /v1/ingest/jobs, same body), or split the "
+        "text into several requests",
     )
 
 
@@ -146,6 +150,27 @@ class QueryRequest(_Strict):
         "whitespace, control, format or private-use characters).",
     )
     top_k: JsonInt = Field(default=5, ge=1, le=MAX_TOP_K, description="Passages to cite.")
+    filter: dict[str, Any] | None = Field(
+        default=None,
+        description="Search only passages whose document metadata matches, e.g. "
+        '{"source": "a.md"}, {"year": {"$gte": 2020}}, {"$or": [{"lang": "en"}, '
+        '{"tags": {"$contains": "ops"}}]}. Operators: $eq $ne $gt $gte $lt $lte $in $nin '
+        "$contains $exists, and $and $or $not.",
+    )
+
+    @field_validator("filter")
+    @classmethod
+    def _filter(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        try:
+            metadata_expression(v)
+        except InvalidRequestError as exc:
+            raise ValueError(exc.message) from None
+        return v
+
+    @property
+    def where(self) -> str | None:
+        """The filter as a Milvus expression (None: no filter)."""
+        return metadata_expression(self.filter)
 
     @field_validator("query")
     @classmethod
@@ -223,6 +248,8 @@ class SearchResponse(BaseModel):
 
 
 class DocumentIn(_Strict):
+    max_text_chars: ClassVar[int] = MAX_TEXT_CHARS
+
     id: str | None = Field(
         default=None,
         min_length=1,
@@ -253,8 +280,15 @@ class DocumentIn(_Strict):
     @field_validator("text")
     @classmethod
     def _doc_text(cls, v: str) -> str:
-        if len(v) > MAX_TEXT_CHARS:
-            raise _too_much_text("it holds", len(v))
+        if len(v) > cls.max_text_chars:
+            if cls.max_text_chars == MAX_TEXT_CHARS:
+                raise _too_much_text("it holds", len(v))
+            raise PydanticCustomError(
+                TOO_LARGE,
+                f"it holds {len(v):,} characters of text, more than the "
+                f"{cls.max_text_chars:,} one document of a job may; split it into several "
+                "documents",
+            )
         return _not_blank(v, "text")
 
     @field_validator("metadata")
@@ -273,13 +307,22 @@ class DocumentIn(_Strict):
         return v
 
 
+OnExisting = Literal["skip", "replace"]
+ON_EXISTING = (
+    "What to do with a document whose id is stored already: skip it (the default: "
+    "nothing is stored twice), or replace it with this content (unchanged content is "
+    "skipped; a query sees the old version or the new, never a mix)."
+)
+
+
 class DocumentsRequest(_Strict):
     documents: list[DocumentIn] = Field(
         min_length=1,
         max_length=256,
         description=f"Holding at most {MAX_REQUEST_TEXT_CHARS:,} characters of text in all "
-        "(more: 413 payload_too_large).",
+        "(more: 413 payload_too_large; larger corpora go as ingestion jobs).",
     )
+    on_existing: OnExisting = Field(default="skip", description=ON_EXISTING)
 
     @field_validator("documents")
     @classmethod
@@ -295,3 +338,4 @@ class DocumentsResponse(BaseModel):
     skipped: int
     chunks: int
     ids: list[str]
+    replaced: int = Field(default=0, description="Of `stored`, documents replaced.")

@@ -18,6 +18,8 @@ class SearchRequest:
 
     queries: tuple[str, ...]
     limit: int
+    where: str | None = None
+    """Only chunks matching this Milvus expression (a metadata filter); None: all."""
 
 
 def embed_cached(
@@ -59,13 +61,14 @@ def search_batch(
     mode: SearchMode,
     rrf_k: int,
 ) -> list[list[list[Hit]]]:
-    """Answer several callers at once: one embedding pass, one store call per ``limit``.
+    """Answer several callers at once: one embedding pass, one store call per ``limit``
+    and filter.
 
     BM25 alone embeds nothing. Returns, per request, one hit list per query.
     """
-    groups: dict[int, list[int]] = {}
+    groups: dict[tuple[int, str | None], list[int]] = {}
     for i, req in enumerate(requests):
-        groups.setdefault(req.limit, []).append(i)
+        groups.setdefault((req.limit, req.where), []).append(i)
     texts = [q for req in requests for q in req.queries]
     if mode == "bm25" or not texts:
         vectors = np.zeros((len(texts), store.dim or 1), dtype=np.float32)
@@ -73,12 +76,17 @@ def search_batch(
         vectors = embed(texts)
     offsets = np.cumsum([0] + [len(req.queries) for req in requests])
     results: list[list[list[Hit]]] = [[] for _ in requests]
-    for limit, members in groups.items():
+    for (limit, where), members in groups.items():
         rows = [r for i in members for r in range(offsets[i], offsets[i + 1])]
         if not rows:
             continue
         hits = store.search(
-            [texts[r] for r in rows], vectors[rows], mode=mode, limit=limit, rrf_k=rrf_k
+            [texts[r] for r in rows],
+            vectors[rows],
+            mode=mode,
+            limit=limit,
+            rrf_k=rrf_k,
+            where=where,
         )
         start = 0
         for i in members:

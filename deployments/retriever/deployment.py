@@ -61,9 +61,13 @@ class Retriever:
             batch_wait_timeout_s=self.cfg.batch_wait_timeout_s,
         )
 
-    async def retrieve(self, queries: list[str], *, limit: int | None = None) -> list[list[Hit]]:
-        """One best-first hit list per query (``limit`` defaults to ``candidates``)."""
-        return await self._batched(SearchRequest(tuple(queries), limit or self.cfg.candidates))
+    async def retrieve(
+        self, queries: list[str], limit: int | None = None, where: str | None = None
+    ) -> list[list[Hit]]:
+        """One best-first hit list per query (``limit`` defaults to ``candidates``), over
+        the chunks matching ``where`` (a metadata filter expression; None: all)."""
+        request = SearchRequest(tuple(queries), limit or self.cfg.candidates, where)
+        return await self._batched(request)
 
     async def _retrieve_batch(self, requests: list[SearchRequest]) -> list[list[list[Hit]]]:
         return await asyncio.to_thread(self.search_many, requests)

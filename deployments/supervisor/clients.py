@@ -20,8 +20,8 @@ class _Remote:
         remote = getattr(self._handle, method).remote
         stage = self._handle.deployment_name
 
-        async def call(*args: Any) -> Any:
-            return await call_stage(lambda: remote(*args), stage=stage)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await call_stage(lambda: remote(*args, **kwargs), stage=stage)
 
         return call
 

@@ -12,8 +12,11 @@ from ray import serve
 
 from deployments.cache import CountingCache
 from deployments.common.generation import GenerationSettings
+from deployments.common.store.config import MilvusConfig
+from deployments.common.store.milvus import MilvusStore
+from deployments.common.store.state import StateStore
 from deployments.common.streams import bounded
-from deployments.errors import ConfigError, DeadlineExceededError
+from deployments.errors import ConfigError, DeadlineExceededError, StageUnavailableError
 from deployments.metrics import cache_lookup_recorder
 from deployments.observability.logs import route_stage_logs
 from deployments.supervisor.clients import as_client
@@ -53,6 +56,9 @@ class Supervisor:
         generator_kind: Which Generator deployment runs: ``vllm`` or ``extractive``.
         rewriter, retriever, reranker, generator: Deployment handles, or in-process stage
             objects with the same async methods. ``generator`` None serves ``search`` only.
+        milvus: The store's ``MilvusConfig`` (or its dict form), where the corpus stamp is
+            read: a cached answer is served only while the corpus is what it was when the
+            answer was computed. None (tests): cached answers are served until they expire.
     """
 
     def __init__(
@@ -65,9 +71,14 @@ class Supervisor:
         retriever: Any,
         reranker: Any,
         generator: Any = None,
+        milvus: dict[str, Any] | MilvusConfig | None = None,
     ) -> None:
         route_stage_logs()
         self.cfg = SupervisorConfig.model_validate(config)
+        self._corpus: StateStore | None = None
+        if milvus is not None and self.cfg.answer_cache.enabled:
+            store = MilvusStore(MilvusConfig.model_validate(milvus), dim=None)
+            self._corpus = StateStore(store)
         stages = {
             "rewriter": as_client(rewriter),
             "retriever": as_client(retriever),
@@ -94,21 +105,40 @@ class Supervisor:
         plan: Plan = FULL_PLAN,
         history: Sequence[Turn] = (),
         sampling: Sampling = DEFAULT_SAMPLING,
+        where: str | None = None,
     ) -> Answer:
-        """Answer ``query`` (in a conversation: the last user message after ``history``)."""
+        """Answer ``query`` (in a conversation: the last user message after ``history``)
+        from the passages matching ``where`` (a metadata filter expression)."""
         self._require_generator()
         start = time.perf_counter()
-        key = (tuple(history), query, top_k, sampling)
-        cached = self.answers.get(key)
+        stamp = await self._corpus_stamp()  # read BEFORE retrieval: see _corpus_stamp
+        key = (stamp, tuple(history), query, top_k, sampling, where)
+        cached = self.answers.get(key) if stamp is not None else None
         if cached is not None:
             return dataclasses.replace(cached, cached=True, timings_ms={"total": _ms(start)})
         state = await self._run(
-            self._agent, self._state(query, top_k, plan, history, sampling), deadline
+            self._agent, self._state(query, top_k, plan, history, sampling, where=where), deadline
         )
         answer = _answer(state, plan, start)
-        if not plan.degraded:
+        if not plan.degraded and stamp is not None:
             self.answers.put(key, answer)
         return answer
+
+    async def _corpus_stamp(self) -> str | None:
+        """The corpus stamp, part of every answer-cache key; None: do not use the cache.
+
+        Writers change the stamp after the corpus changed, and it is read here before the
+        answer is computed, so an answer is cached under a stamp at least as old as the
+        corpus it saw: any change made after (or while) it was computed makes the key
+        miss. Without a store (tests) the key is constant; if Milvus cannot be read the
+        cache is skipped (the query then fails or succeeds on its own).
+        """
+        if self._corpus is None:
+            return ""
+        try:
+            return await asyncio.to_thread(self._corpus.corpus_stamp)
+        except StageUnavailableError:
+            return None
 
     async def answer_stream(
         self,
@@ -118,6 +148,7 @@ class Supervisor:
         plan: Plan = FULL_PLAN,
         history: Sequence[Turn] = (),
         sampling: Sampling = DEFAULT_SAMPLING,
+        where: str | None = None,
     ) -> AsyncIterator[Delta | Answer]:
         """:meth:`answer`, streamed (call with ``handle.options(stream=True)``): the
         answer's :class:`Delta` pieces as the generator writes them, then the
@@ -125,7 +156,7 @@ class Supervisor:
         cancels the generation."""
         self._require_generator()
         start = time.perf_counter()
-        state = self._state(query, top_k, plan, history, sampling, stream=True)
+        state = self._state(query, top_k, plan, history, sampling, stream=True, where=where)
         final: dict[str, Any] = state
         budget = self._budget(deadline)
         stream = self._agent.astream(state, stream_mode=["custom", "values"])
@@ -137,13 +168,17 @@ class Supervisor:
         yield _answer(final, plan, start)
 
     async def search(
-        self, query: str, top_k: int, deadline: float | None = None, plan: Plan = FULL_PLAN
+        self,
+        query: str,
+        top_k: int,
+        deadline: float | None = None,
+        plan: Plan = FULL_PLAN,
+        where: str | None = None,
     ) -> Retrieval:
         """The retrieval half only: rewrite, search and rerank, no generation, no cache."""
         start = time.perf_counter()
-        state = await self._run(
-            self._retrieval, self._state(query, top_k, plan, (), DEFAULT_SAMPLING), deadline
-        )
+        state = self._state(query, top_k, plan, (), DEFAULT_SAMPLING, where=where)
+        state = await self._run(self._retrieval, state, deadline)
         rewrite: Rewrite = state["rewrite"]
         return Retrieval(
             hits=state["hits"],
@@ -167,8 +202,10 @@ class Supervisor:
         sampling: Sampling,
         *,
         stream: bool = False,
+        where: str | None = None,
     ) -> dict[str, Any]:
         return {
+            "where": where,
             "query": query,
             "top_k": top_k,
             "plan": plan,
@@ -219,8 +256,10 @@ def build_supervisor_deployment(
     retriever: serve.Application,
     reranker: serve.Application,
     generator: serve.Application,
+    milvus: MilvusConfig,
 ) -> serve.Application:
-    """The supervisor bound to its config and the four stages it drives."""
+    """The supervisor bound to its config, the four stages it drives, and the store whose
+    corpus stamp keeps its answer cache truthful."""
     return Supervisor.bind(
         cfg.model_dump(),
         generation.generation().model_dump(),
@@ -229,6 +268,7 @@ def build_supervisor_deployment(
         retriever=retriever,
         reranker=reranker,
         generator=generator,
+        milvus=milvus.model_dump(),
     )
 
 

@@ -22,6 +22,7 @@ from langgraph.graph import END, START, StateGraph
 
 from deployments.common.extractive import extractive_sentences
 from deployments.common.fusion import rrf_fuse
+from deployments.common.ids import keep_latest_versions
 from deployments.types import (
     DEFAULT_SAMPLING,
     FULL_PLAN,
@@ -42,7 +43,9 @@ class RewriterClient(Protocol):
 
 
 class RetrieverClient(Protocol):
-    async def retrieve(self, queries: list[str]) -> list[list[Hit]]: ...
+    async def retrieve(
+        self, queries: list[str], limit: int | None = None, where: str | None = None
+    ) -> list[list[Hit]]: ...
 
 
 class RerankerClient(Protocol):
@@ -61,6 +64,10 @@ class GeneratorClient(Protocol):
     ) -> AsyncIterator[Delta | Generation]: ...
 
 
+def _ids(hit: Hit) -> tuple[str, str]:
+    return hit.chunk_id, hit.doc_id
+
+
 def _merge(left: dict[str, float], right: dict[str, float]) -> dict[str, float]:
     return {**left, **right}
 
@@ -74,6 +81,7 @@ class RagState(TypedDict, total=False):
     history: tuple[Turn, ...]  # earlier turns of a conversation, oldest first
     sampling: Sampling
     stream: bool  # write the answer's pieces to the custom stream
+    where: str | None  # only chunks matching this metadata filter expression
     rewrite: Rewrite
     candidates: list[Hit]
     hits: list[Hit]
@@ -126,14 +134,16 @@ def create_rag_graph(
 
     async def retrieve(state: RagState) -> dict:
         t = time.perf_counter()
-        (hits,) = await retriever.retrieve([state["rewrite"].query])
+        (hits,) = await retriever.retrieve([state["rewrite"].query], where=state.get("where"))
         return {"candidates": hits, "timings_ms": {"retrieve": _ms(t)}, "stages": ["retrieve"]}
 
     async def retrieve_each(state: RagState) -> dict:
         t = time.perf_counter()
-        lists = await retriever.retrieve(list(state["rewrite"].search_queries))
+        queries = list(state["rewrite"].search_queries)
+        lists = await retriever.retrieve(queries, where=state.get("where"))
         depth = max(len(hits) for hits in lists) if lists else 0
-        merged = rrf_fuse(lists, k=fusion_k, limit=depth)
+        # sub-queries may each see another version of a document being replaced
+        merged = keep_latest_versions(rrf_fuse(lists, k=fusion_k, limit=depth), key=_ids)
         return {
             "candidates": merged,
             "timings_ms": {"retrieve": _ms(t)},

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from graph.ingest import documents, find_files
+from graph.ingest import corpus
 from loadtests.locust_run import main, read_summary
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -18,7 +18,7 @@ SAMPLE_CORPUS = Path(__file__).resolve().parents[2] / "graph" / "sample_corpus"
 @pytest.fixture(scope="module")
 def sample_corpus(graph) -> None:
     """The questions of the load test are about the sample corpus; ingest it (idempotent)."""
-    docs = [doc for _, doc in documents(find_files([str(SAMPLE_CORPUS)])) if doc]
+    docs = corpus([str(SAMPLE_CORPUS)])
     reply = httpx.post(graph.url + "/v1/documents", json={"documents": docs}, timeout=300)
     assert reply.status_code == 200, reply.text
     assert reply.json()["stored"] + reply.json()["skipped"] == len(docs)

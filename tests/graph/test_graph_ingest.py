@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from graph.ingest import documents, find_files, read_text
+from graph.ingest import corpus, documents, find_files
 
 
 def _minimal_pdf(text: str) -> bytes:
@@ -48,7 +48,7 @@ def tree(tmp_path: Path) -> Path:
 
 
 def test_find_files_picks_supported_suffixes_recursively(tree: Path) -> None:
-    found = find_files([str(tree)])
+    found = [path for path, _ in find_files([str(tree)])]
     rel = [p.relative_to(tree).as_posix() for p in found]
     assert sorted(rel) == ["NOTES.MD", "a.md", "b.txt", "sub/c.pdf", "sub/deep/d.txt"]
     assert rel == sorted(rel)
@@ -56,7 +56,7 @@ def test_find_files_picks_supported_suffixes_recursively(tree: Path) -> None:
 
 
 def test_find_files_dedupes_folders_and_files(tree: Path) -> None:
-    found = find_files([str(tree / "b.txt"), str(tree), str(tree / "sub")])
+    found = [path for path, _ in find_files([str(tree / "b.txt"), str(tree), str(tree / "sub")])]
     assert found[0] == (tree / "b.txt").resolve()
     assert len(found) == len(set(found)) == 5
 
@@ -74,30 +74,33 @@ def test_unsupported_file_named_explicitly_exits(tree: Path, capsys) -> None:
     assert "unsupported file type" in capsys.readouterr().err
 
 
-def test_read_text_of_txt_md_and_pdf(tree: Path) -> None:
-    assert read_text(tree / "b.txt") == "Beta."
-    assert read_text(tree / "a.md") == "# A\nAlpha."
-    assert "Gamma from a PDF" in read_text(tree / "sub" / "c.pdf")
+def test_every_format_becomes_a_document_with_a_content_id(tree: Path) -> None:
+    docs = {d["text"].strip(): d for d in corpus([str(tree)])}
+    assert set(docs) == {"# A\nAlpha.", "Beta.", "Upper-case suffix.", "Gamma from a PDF", "Delta."}
+    assert docs["Gamma from a PDF"]["metadata"] == {"source": "c.pdf", "format": "pdf", "pages": 1}
+    assert docs["Beta."]["title"] == "b"
+    assert len({d["id"] for d in docs.values()}) == 5
 
 
-def test_read_text_replaces_invalid_utf8(tmp_path: Path) -> None:
-    f = tmp_path / "latin1.txt"
-    f.write_bytes("café".encode("latin-1"))
-    assert read_text(f) == "caf\ufffd"
+def test_path_ids_are_relative_to_the_folder_given(tree: Path) -> None:
+    found = dict(documents(find_files([str(tree)]), ids="path"))
+    assert found[(tree / "sub" / "deep" / "d.txt").resolve()]["id"] == "sub/deep/d.txt"
 
 
-def test_documents_carry_title_and_source_and_mark_empty_files(tmp_path: Path) -> None:
-    full = tmp_path / "getting_started-guide.md"
-    full.write_text("Install it.")
-    empty = tmp_path / "empty.txt"
-    empty.write_text("  \n\t")
+def test_a_file_larger_than_a_job_goes_in_numbered_parts(tmp_path: Path) -> None:
+    big = tmp_path / "big.md"
+    big.write_text("\n\n".join(f"Paragraph {i} " + "word " * 30 for i in range(40)))
+    parts = [d for _, d in documents(find_files([str(big)]), ids="path", max_chars=1000)]
+    assert len(parts) > 4
+    assert [p["metadata"]["part"] for p in parts] == list(range(1, len(parts) + 1))
+    assert {p["metadata"]["parts"] for p in parts} == {len(parts)}
+    assert parts[0]["id"] == "big.md#part1"
+    assert all(len(p["text"]) <= 1000 for p in parts)
 
-    out = dict(documents([full, empty]))
 
-    assert out[full] == {
-        "title": "getting started guide",
-        "text": "Install it.",
-        "metadata": {"source": "getting_started-guide.md"},
-    }
-    assert out[empty] is None
-    assert list(out) == [full, empty]
+def test_empty_and_unreadable_files_are_left_out_with_a_reason(tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_text("  \n\t")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    reasons = dict(documents(find_files([str(tmp_path)])))
+    assert reasons[(tmp_path / "empty.txt").resolve()] == "no text"
+    assert "broken.pdf" in reasons[(tmp_path / "broken.pdf").resolve()]

@@ -303,9 +303,7 @@ class MilvusStore:
             rrf_k,
             where,
         )
-        return [
-            keep_latest_versions([to_hit(h, mode) for h in hits], key=_hit_key) for hits in raw
-        ]
+        return [keep_latest_versions([to_hit(h, mode) for h in hits], key=_hit_key) for hits in raw]
 
     def close(self) -> None:
         self._client.close()

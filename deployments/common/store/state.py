@@ -53,7 +53,13 @@ class StateStore:
     # -- corpus stamp -------------------------------------------------------------------
     def corpus_stamp(self) -> str:
         """The current stamp ("" before anything was ever stored)."""
-        rows = self._rows(field_equals("key", CORPUS_KEY), ["value"], "corpus stamp read")
+        rows = self.store.call(  # by primary key: the cheapest read (read on every query)
+            "corpus stamp read",
+            self.store.client.get,
+            self.name,
+            ids=[CORPUS_KEY],
+            output_fields=["value"],
+        )
         return str(rows[0]["value"].get("stamp", "")) if rows else ""
 
     def bump_corpus(self) -> str:
@@ -69,7 +75,7 @@ class StateStore:
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         """The job's JSON value with its ``status`` and ``heartbeat``, or None."""
-        rows = self._rows(
+        rows = self._latest(
             f'kind == "job" and {field_equals("key", job_id)}', _JOB_FIELDS, "job read"
         )
         return _job(rows[0]) if rows else None
@@ -85,8 +91,8 @@ class StateStore:
         self._upsert([_row(f"cancel/{job_id}", "cancel", job_id=job_id)], "cancel write")
 
     def cancel_requested(self, job_id: str) -> bool:
-        where = f'kind == "cancel" and {field_equals("job_id", job_id)}'
-        return bool(self._rows(where, ["key"], "cancel read"))
+        where = f'kind == "cancel" and {field_equals("key", f"cancel/{job_id}")}'
+        return bool(self._latest(where, ["key"], "cancel read"))
 
     # -- job inputs ---------------------------------------------------------------------
     def stage(self, job_id: str, docs: Sequence[Document]) -> None:
@@ -144,6 +150,23 @@ class StateStore:
             return rows
 
         return self.store.call(what, scan)
+
+    def _latest(self, where: str, fields: list[str], what: str) -> list[dict[str, Any]]:
+        """The few rows of a lookup by key, read after every write made before it.
+
+        Claims and cancels are decided on these reads, across replicas. The collection's
+        default consistency (Bounded) may hide a write of the last seconds on a Milvus
+        cluster, and ``query_iterator`` always reads at that level, so lookups are plain
+        queries at Strong consistency.
+        """
+        return self.store.call(
+            what,
+            self.store.client.query,
+            self.name,
+            filter=where,
+            output_fields=fields,
+            consistency_level="Strong",
+        )
 
     def _upsert(self, rows: list[dict[str, Any]], what: str) -> None:
         self.store.call(what, self.store.client.upsert, self.name, rows)

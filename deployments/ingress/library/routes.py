@@ -1,0 +1,208 @@
+"""Routes of the document library and of ingestion jobs; each forwards to the Ingester.
+
+- ``POST /v1/documents`` stores documents while the caller waits (small batches);
+  ``POST /v1/ingest/jobs`` queues any amount and answers ``202`` at once, with a job
+  to poll (``GET /v1/ingest/jobs/{job_id}``) or cancel (``DELETE``).
+- ``GET /v1/documents`` pages through what is stored; ``GET``/``PUT``/``DELETE
+  /v1/documents/{id}`` read, replace and delete one document (every chunk of it).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from deployments.common.ids import content_id
+from deployments.errors import InvalidRequestError
+from deployments.ingress.context import request_id
+from deployments.ingress.errors import error_response
+from deployments.ingress.forward import forward
+from deployments.ingress.library.schemas import (
+    MAX_PAGE,
+    DeletedResponse,
+    DocumentPage,
+    IngestJobRequest,
+    IngestJobResponse,
+    JobListResponse,
+    ReplaceRequest,
+    ReplaceResponse,
+    StoredDocument,
+)
+from deployments.ingress.routes import BackendsDep, RequestId, Timeout
+from deployments.ingress.schemas import DocumentIn, DocumentsRequest, DocumentsResponse
+from deployments.types import Document
+
+library = APIRouter(tags=["documents"])  # reads: the query scope
+documents = APIRouter(tags=["documents"])  # writes: the ingest scope
+jobs = APIRouter(tags=["ingestion jobs"])  # the ingest scope
+
+DocId = Annotated[
+    str,
+    Path(
+        description="The document's id, URL-encoded (ids may hold '/', spaces, any Unicode).",
+        min_length=1,
+    ),
+]
+JobId = Annotated[str, Path(description="The id POST /v1/ingest/jobs returned.", max_length=64)]
+
+
+def to_document(d: DocumentIn) -> Document:
+    """The stage's document of a request's (its id: given, or a hash of the text)."""
+    return Document(
+        doc_id=d.id if d.id is not None else content_id(d.text),
+        text=d.text,
+        title=d.title or "",
+        metadata=d.metadata or {},
+    )
+
+
+async def _ingester(request: Request, call, route: str = "ingest"):
+    return await forward(request, route, lambda _d, _p: call(), stage="Ingester", admit=False)
+
+
+@documents.post("/v1/documents", response_model=DocumentsResponse)
+async def add_documents(
+    body: DocumentsRequest,
+    request: Request,
+    to: BackendsDep,
+    _timeout: Timeout = None,
+    _request_id: RequestId = None,
+) -> DocumentsResponse | JSONResponse:
+    """Store documents while you wait, each all or nothing (a document already stored is
+    skipped, or replaced with ``on_existing: replace``). Larger loads: ingestion jobs."""
+    docs = [to_document(d) for d in body.documents]
+    replace = body.on_existing == "replace"
+    try:
+        result = await _ingester(request, lambda: to.ingester.ingest.remote(docs, replace))
+    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
+        return error_response(exc, request_id=request_id(request))
+    return DocumentsResponse(
+        stored=result.stored,
+        skipped=result.skipped,
+        chunks=result.chunks,
+        ids=result.ids,
+        replaced=result.replaced,
+    )
+
+
+@library.get("/v1/documents", response_model=DocumentPage)
+async def list_documents(
+    request: Request,
+    to: BackendsDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Documents per page.")] = 50,
+    after: Annotated[
+        str | None, Query(description="The `next_after` of the previous page.")
+    ] = None,
+) -> DocumentPage | JSONResponse:
+    """The stored documents in id order, a page at a time."""
+    try:
+        page = await _ingester(request, lambda: to.ingester.documents.remote(limit, after))
+    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
+        return error_response(exc, request_id=request_id(request))
+    return DocumentPage(
+        documents=[StoredDocument.of(r) for r in page.documents],
+        total=page.total,
+        next_after=page.next_after,
+    )
+
+
+@library.get("/v1/documents/{doc_id:path}", response_model=StoredDocument)
+async def get_document(
+    doc_id: DocId, request: Request, to: BackendsDep
+) -> StoredDocument | JSONResponse:
+    try:
+        record = await _ingester(request, lambda: to.ingester.document.remote(doc_id))
+    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
+        return error_response(exc, request_id=request_id(request))
+    return StoredDocument.of(record)
+
+
+@documents.put("/v1/documents/{doc_id:path}", response_model=ReplaceResponse)
+async def replace_document(
+    doc_id: DocId,
+    body: ReplaceRequest,
+    request: Request,
+    to: BackendsDep,
+    _timeout: Timeout = None,
+) -> ReplaceResponse | JSONResponse:
+    """Store this content as the document ``doc_id``: its new version replaces the old
+    one whole (a query sees one or the other); the same content again changes nothing."""
+    try:
+        if body.id is not None and body.id != doc_id:
+            raise InvalidRequestError(
+                f"the body's id {body.id!r} is not the path's {doc_id!r}; omit it",
+                param="id",
+            )
+        doc = to_document(body.model_copy(update={"id": doc_id}))
+        result = await _ingester(request, lambda: to.ingester.ingest.remote([doc], True))
+    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
+        return error_response(exc, request_id=request_id(request))
+    outcome = "unchanged" if result.skipped else "replaced" if result.replaced else "stored"
+    return ReplaceResponse(id=doc_id, status=outcome, chunks=result.chunks)
+
+
+@documents.delete("/v1/documents/{doc_id:path}", response_model=DeletedResponse)
+async def delete_document(
+    doc_id: DocId, request: Request, to: BackendsDep
+) -> DeletedResponse | JSONResponse:
+    """Delete the document: every chunk of it, then its library entry."""
+    try:
+        record = await _ingester(request, lambda: to.ingester.delete.remote(doc_id))
+    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
+        return error_response(exc, request_id=request_id(request))
+    return DeletedResponse(id=doc_id, chunks=record.chunks)
+
+
+@jobs.post(
+    "/v1/ingest/jobs", response_model=IngestJobResponse, status_code=status.HTTP_202_ACCEPTED
+)
+async def submit_job(
+    body: IngestJobRequest, request: Request, to: BackendsDep, _request_id: RequestId = None
+) -> IngestJobResponse | JSONResponse:
+    """Queue the documents for ingestion and answer at once; poll the job for progress."""
+    docs = [to_document(d) for d in body.documents]
+    replace = body.on_existing == "replace"
+    try:
+        job = await _ingester(request, lambda: to.ingester.submit.remote(docs, replace))
+    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
+        return error_response(exc, request_id=request_id(request))
+    reply = IngestJobResponse.of(job)
+    return JSONResponse(
+        reply.model_dump(mode="json"),
+        status_code=status.HTTP_202_ACCEPTED,
+        headers={"Location": f"/v1/ingest/jobs/{job.job_id}"},
+    )
+
+
+@jobs.get("/v1/ingest/jobs", response_model=JobListResponse)
+async def list_jobs(
+    request: Request,
+    to: BackendsDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Most recent jobs.")] = 50,
+) -> JobListResponse | JSONResponse:
+    try:
+        found = await _ingester(request, lambda: to.ingester.recent_jobs.remote(limit))
+    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
+        return error_response(exc, request_id=request_id(request))
+    return JobListResponse(jobs=[IngestJobResponse.of(j) for j in found])
+
+
+@jobs.get("/v1/ingest/jobs/{job_id}", response_model=IngestJobResponse)
+async def get_job(job_id: JobId, request: Request, to: BackendsDep):
+    try:
+        job = await _ingester(request, lambda: to.ingester.job.remote(job_id))
+    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
+        return error_response(exc, request_id=request_id(request))
+    return IngestJobResponse.of(job)
+
+
+@jobs.delete("/v1/ingest/jobs/{job_id}", response_model=IngestJobResponse)
+async def cancel_job(job_id: JobId, request: Request, to: BackendsDep):
+    """Cancel the job: it stops at its next batch; documents already stored stay."""
+    try:
+        job = await _ingester(request, lambda: to.ingester.cancel.remote(job_id))
+    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
+        return error_response(exc, request_id=request_id(request))
+    return IngestJobResponse.of(job)
