@@ -97,7 +97,10 @@ def ingest_documents(
     docs = [d if d.version else dataclasses.replace(d, version=now) for d in docs]
     ids = [d.doc_id for d in docs]
     records = library.records(ids)
-    leftovers = store.published_doc_ids([i for i in ids if i not in records])
+    unlisted = [i for i in ids if i not in records]
+    # rows of an earlier run that stopped before listing its document (or from before
+    # the library): deleted once this version is published
+    leftovers = store.published_doc_ids(unlisted) | store.doc_ids_with_tokens(unlisted)
     plan = _Plan()
     for doc in docs:
         if doc.doc_id in plan.seen:

@@ -48,6 +48,8 @@ def write_config(tmp: Path, port: int, model: Path, milvus: dict) -> Path:
             # tests and loadtests.overload cover that): a generous objective keeps a few
             # steady clients from being shed on a busy CI machine.
             "ingress": {"admission": {"latency_objective_s": 30}},
+            # A killed Ingester's job is taken over within seconds, not the default 30.
+            "ingester": {"jobs": {"lease_s": 8, "heartbeat_s": 1, "batch_documents": 4}},
             "generator": {
                 "mode": "vllm",  # start-up must fail rather than silently fall back
                 "model": str(model),

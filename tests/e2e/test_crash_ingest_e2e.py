@@ -12,6 +12,7 @@ import re
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from pymilvus import MilvusClient
 from deployments.common.chunking import Chunker
 from deployments.common.encoders.checkpoint import packaged_model_dir
 from deployments.common.extractive import split_sentences
+from deployments.common.ids import chunk_version
 from deployments.common.store.expr import field_in
 from deployments.common.store.lite import free_port
 from deployments.types import Document
@@ -38,13 +40,13 @@ TEXT = " ".join(SENTENCES)
 CHUNKS_COLLECTION = "rag_chunks"
 
 
-def _expected_chunks() -> list[tuple[str, str]]:
-    """What a clean run stores: the graph's own chunker with the shipped settings."""
+def _expected_chunks() -> list[str]:
+    """The chunk texts a clean run stores: the graph's own chunker, shipped settings."""
     from transformers import AutoTokenizer
 
     tokenize = AutoTokenizer.from_pretrained(packaged_model_dir()).tokenize
     chunker = Chunker(chunk_size=200, chunk_overlap=30, tokenize=tokenize)
-    return [(c.chunk_id, c.text) for c in chunker.split(Document(DOC_ID, TEXT, TITLE))]
+    return [c.text for c in chunker.split(Document(DOC_ID, TEXT, TITLE))]
 
 
 def _rows(client: MilvusClient, collection: str, fields: list[str]) -> list[dict]:
@@ -90,14 +92,24 @@ def test_a_killed_ingestion_rerun_leaves_what_a_clean_run_leaves(tmp_path: Path)
 
         reply = httpx.post(url + "/v1/documents", json=body, timeout=600)
         assert reply.status_code == 200, reply.text
-        assert reply.json() == {"stored": 1, "skipped": 0, "chunks": len(expected), "ids": [DOC_ID]}
+        assert reply.json() == {
+            "stored": 1,
+            "skipped": 0,
+            "chunks": len(expected),
+            "ids": [DOC_ID],
+            "replaced": 0,
+        }
 
         chunks = _rows(client, CHUNKS_COLLECTION, ["chunk_id", "text"])
         tokens = _rows(client, f"{CHUNKS_COLLECTION}_tokens", ["chunk_id"])
-        assert [(r["chunk_id"], r["text"]) for r in chunks] == expected  # none missing or twice
-        assert [r["chunk_id"] for r in tokens] == [cid for cid, _ in expected]
+        assert [r["text"] for r in chunks] == expected  # none missing or twice
+        # one version, the re-run's: the killed run's token rows were deleted with it
+        assert len({chunk_version(r["chunk_id"], DOC_ID) for r in chunks}) == 1
+        assert [r["chunk_id"] for r in tokens] == [r["chunk_id"] for r in chunks]
         total = client.query(CHUNKS_COLLECTION, filter="", output_fields=["count(*)"])
         assert total[0]["count(*)"] == len(expected)
+        listed = httpx.get(url + "/v1/documents/" + quote(DOC_ID, safe="")).json()
+        assert (listed["id"], listed["chunks"], listed["title"]) == (DOC_ID, len(expected), TITLE)
 
         # The document answers, and the extractive answer quotes its passages.
         answer = httpx.post(

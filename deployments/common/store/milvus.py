@@ -230,6 +230,11 @@ class MilvusStore:
         rows = self.query_in(self.chunks, "doc_id", doc_ids, ["doc_id"], "document lookup")
         return {r["doc_id"] for r in rows}
 
+    def doc_ids_with_tokens(self, doc_ids: Sequence[str]) -> set[str]:
+        """Which of ``doc_ids`` have token rows (published or left by an interrupted run)."""
+        rows = self.query_in(self.tokens, "doc_id", doc_ids, ["doc_id"], "token lookup")
+        return {r["doc_id"] for r in rows}
+
     def fetch_tokens(self, chunk_ids: Sequence[str]) -> dict[str, str]:
         """The stored token-vector blob of each chunk id found (missing ids are left out)."""
         rows = self.query_in(

@@ -14,16 +14,19 @@ from deployments.types import Answer, Hit
 
 
 class SlowSupervisor:
-    """``answer.remote`` that takes ``delay`` seconds and records what it was sent."""
+    """``answer.remote`` that takes ``delay`` seconds and records what it was sent
+    (positional arguments in ``calls``, keywords such as ``where`` in ``kwargs``)."""
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
         self.calls: list[tuple] = []
+        self.kwargs: list[dict] = []
         self.cancelled = 0
         self.answer = self
 
-    def remote(self, *args):
+    def remote(self, *args, **kwargs):
         self.calls.append(args)
+        self.kwargs.append(kwargs)
         return self._answer(args)
 
     async def _answer(self, args):
@@ -61,6 +64,7 @@ def test_the_deadline_reaches_the_supervisor_as_an_absolute_time() -> None:
     query, top_k, deadline, plan = sup.calls[0]
     assert (query, top_k, plan.name) == ("q", 5, "full")
     assert deadline > 1e9  # time.time() seconds, not a duration
+    assert sup.kwargs == [{"where": None}]
 
 
 def test_a_query_past_its_deadline_is_504_and_its_work_cancelled() -> None:

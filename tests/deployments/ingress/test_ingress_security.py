@@ -37,18 +37,20 @@ from deployments.ingress.security.keys import (
     write_keys_file,
 )
 from deployments.quota.core import Limits, QuotaBook
-from deployments.types import Answer, IngestResult, Retrieval
+from deployments.types import Answer, Document, Retrieval
 from graph.keys import revoke
+from tests.deployments.ingress.fakes import FakeIngester
 
 
 class _Method:
-    """``handle.method.remote(*args)``: a coroutine running ``fn``; records the calls."""
+    """``handle.method.remote(*args, **kwargs)``: a coroutine running ``fn`` on ``args``;
+    records the calls (their positional arguments)."""
 
     def __init__(self, fn) -> None:
         self.fn = fn
         self.calls: list[tuple] = []
 
-    def remote(self, *args):
+    def remote(self, *args, **kwargs):
         self.calls.append(args)
 
         async def run():
@@ -67,11 +69,6 @@ class FakeSupervisor:
             )
         )
         self.search = _Method(lambda *a: Retrieval([], "simple", {}))
-
-
-class FakeIngester:
-    def __init__(self) -> None:
-        self.ingest = _Method(lambda docs, *a: IngestResult(len(docs), 0, 1, ["d"]))
 
 
 class FakeQuota:
@@ -117,9 +114,16 @@ def _client(
     supervisor=None,
     **security,
 ) -> TestClient:
+    """A client of the app over fakes; its ingester holds the document ``d`` and one
+    queued job, ``client.job_id``."""
     cfg = IngressConfig(security=SecurityConfig(api_keys=str(path) if path else None, **security))
-    backends = Backends(supervisor or FakeSupervisor(), FakeIngester(), _ready, quotas=quotas)
-    return TestClient(create_api(backends, cfg))
+    ingester = FakeIngester()
+    ingester.ingest.fn([Document("d", "some text")], False)
+    job = ingester.submit.fn([Document("e", "other text")], False)
+    backends = Backends(supervisor or FakeSupervisor(), ingester, _ready, quotas=quotas)
+    client = TestClient(create_api(backends, cfg))
+    client.job_id = job.job_id
+    return client
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -128,7 +132,25 @@ def bearer(key: str) -> dict[str, str]:
 
 QUERY = {"query": "what is rrf?"}
 DOCS = {"documents": [{"text": "some text"}]}
-ROUTES = [("/v1/query", QUERY), ("/v1/search", QUERY), ("/v1/documents", DOCS)]
+ROUTES = [  # (method, path, body, scope): every route of the graph; deletions come last
+    ("POST", "/v1/query", QUERY, "query"),
+    ("POST", "/v1/search", QUERY, "query"),
+    ("GET", "/v1/documents", None, "query"),
+    ("GET", "/v1/documents/d", None, "query"),
+    ("POST", "/v1/documents", DOCS, "ingest"),
+    ("PUT", "/v1/documents/d", {"text": "new text"}, "ingest"),
+    ("POST", "/v1/ingest/jobs", DOCS, "ingest"),
+    ("GET", "/v1/ingest/jobs", None, "ingest"),
+    ("GET", "/v1/ingest/jobs/{job_id}", None, "ingest"),
+    ("DELETE", "/v1/ingest/jobs/{job_id}", None, "ingest"),
+    ("DELETE", "/v1/documents/d", None, "ingest"),
+]
+
+
+def _send(client: TestClient, method: str, path: str, body, headers=None):
+    """One request of :data:`ROUTES` (``{job_id}``: the client's job)."""
+    url = path.format(job_id=client.job_id)
+    return client.request(method, url, json=body, headers=headers)
 
 
 # --- open mode ------------------------------------------------------------------------
@@ -139,17 +161,17 @@ def test_open_mode_lets_everyone_in_warns_and_never_calls_the_quota(caplog) -> N
     with caplog.at_level(logging.WARNING):
         client = _client(None, quotas=quota)
     assert "API KEYS ARE OFF" in caplog.text and "python -m graph.keys" in caplog.text
-    for path, body in ROUTES:
-        assert client.post(path, json=body).status_code == 200, path
+    for method, path, body, _ in ROUTES:
+        assert _send(client, method, path, body).is_success, (method, path)
     assert quota.admit.calls == [] and quota.charge.calls == []
 
 
 # --- 401 ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path,body", ROUTES)
-def test_a_missing_key_is_a_401_with_www_authenticate(keys, path, body) -> None:
-    reply = _client(keys[0]).post(path, json=body)
+@pytest.mark.parametrize("method,path,body,scope", ROUTES)
+def test_a_missing_key_is_a_401_with_www_authenticate(keys, method, path, body, scope) -> None:
+    reply = _send(_client(keys[0]), method, path, body)
     assert reply.status_code == 401
     assert reply.headers["www-authenticate"].startswith("Bearer")
     error = reply.json()["error"]
@@ -192,25 +214,22 @@ def test_health_and_docs_stay_open_with_keys_on(keys) -> None:
 
 
 @pytest.mark.parametrize(
-    "key_id,allowed",
-    [
-        ("reader", {"/v1/query", "/v1/search"}),
-        ("loader", {"/v1/documents"}),
-        ("root", {"/v1/query", "/v1/search", "/v1/documents"}),
-    ],
+    "key_id,scopes",
+    [("reader", {"query"}), ("loader", {"ingest"}), ("root", {"query", "ingest"})],
 )
-def test_scopes_per_route(keys, key_id, allowed) -> None:
+def test_scopes_per_route(keys, key_id, scopes) -> None:
+    """Queries and library reads need ``query``; writes and jobs ``ingest``; ``admin``
+    has both."""
     path, plain = keys
     client = _client(path)
-    for route, body in ROUTES:
-        reply = client.post(route, json=body, headers=bearer(plain[key_id]))
-        if route in allowed:
-            assert reply.status_code == 200, (key_id, route, reply.text)
+    for method, route, body, needed in ROUTES:
+        reply = _send(client, method, route, body, headers=bearer(plain[key_id]))
+        if needed in scopes:
+            assert reply.is_success, (key_id, method, route, reply.text)
         else:
-            assert reply.status_code == 403, (key_id, route)
+            assert reply.status_code == 403, (key_id, method, route)
             error = reply.json()["error"]
             assert error["type"] == "permission_denied"
-            needed = "ingest" if route == "/v1/documents" else "query"
             assert f"lacks the {needed!r} scope" in error["message"]
             assert f"'{key_id}'" in error["message"]
 

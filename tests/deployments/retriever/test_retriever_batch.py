@@ -18,8 +18,10 @@ class FakeStore:
     def __init__(self) -> None:
         self.calls: list[dict] = []
 
-    def search(self, texts, vectors, *, mode, limit, rrf_k):
-        self.calls.append({"texts": list(texts), "vectors": vectors.copy(), "limit": limit})
+    def search(self, texts, vectors, *, mode, limit, rrf_k, where=None):
+        self.calls.append(
+            {"texts": list(texts), "vectors": vectors.copy(), "limit": limit, "where": where}
+        )
         return [[Hit(f"{t}#{i}", t, "", t, 1.0 / (i + 1))] for i, t in enumerate(texts)]
 
 
@@ -52,6 +54,33 @@ def test_one_embedding_pass_and_one_search_per_limit() -> None:
         ["be", "gamma"],
         ["delta"],
         ["eps"],
+    ]
+
+
+def test_one_search_per_limit_and_filter() -> None:
+    store, embed = FakeStore(), Embed()
+    en, de = 'metadata["lang"] == "en"', 'metadata["lang"] == "de"'
+    requests = [
+        SearchRequest(("a",), 50, en),
+        SearchRequest(("b",), 50),
+        SearchRequest(("c", "d"), 50, en),
+        SearchRequest(("e",), 50, de),
+        SearchRequest(("f",), 10, en),
+    ]
+    out = search_batch(requests, embed=embed, store=store, mode="hybrid", rrf_k=60)
+    assert embed.calls == [["a", "b", "c", "d", "e", "f"]]  # still one embedding pass
+    assert [(c["texts"], c["limit"], c["where"]) for c in store.calls] == [
+        (["a", "c", "d"], 50, en),
+        (["b"], 50, None),
+        (["e"], 50, de),
+        (["f"], 10, en),
+    ]
+    assert [[hits[0].doc_id for hits in per_request] for per_request in out] == [
+        ["a"],
+        ["b"],
+        ["c", "d"],
+        ["e"],
+        ["f"],
     ]
 
 

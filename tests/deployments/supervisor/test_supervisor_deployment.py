@@ -12,17 +12,20 @@ from deployments.types import Candidate, Generation, Hit, Reranked, Rewrite
 
 
 class Stage:
-    """An in-process stage: each keyword becomes an async method that counts its calls."""
+    """An in-process stage: each keyword becomes an async method that counts its calls
+    (keyword arguments reach ``fn`` too, and are recorded in ``kwargs``)."""
 
     def __init__(self, **methods) -> None:
         self.calls: dict[str, int] = {}
+        self.kwargs: dict[str, list[dict]] = {}
         for name, fn in methods.items():
             setattr(self, name, self._method(name, fn))
 
     def _method(self, name, fn):
-        async def call(*args):
+        async def call(*args, **kwargs):
             self.calls[name] = self.calls.get(name, 0) + 1
-            return fn(*args)
+            self.kwargs.setdefault(name, []).append(kwargs)
+            return fn(*args, **kwargs)
 
         return call
 
@@ -35,10 +38,14 @@ def _rerank(q: str, cands: list[Candidate], k: int) -> list[Reranked]:
     return [Reranked(c.chunk_id, c.score, 5.0) for c in cands][:k]
 
 
+def _retrieve(qs: list[str], limit: int | None = None, where: str | None = None) -> list:
+    return [[_hit("a#0000"), _hit("b#0000")] for _ in qs]
+
+
 def _supervisor(*, generator: bool = True, **config):
     stages = {
         "rewriter": Stage(rewrite=lambda q: Rewrite(original=q, query=q, route="simple")),
-        "retriever": Stage(retrieve=lambda qs: [[_hit("a#0000"), _hit("b#0000")] for _ in qs]),
+        "retriever": Stage(retrieve=_retrieve),
         "reranker": Stage(rerank=_rerank),
         "generator": Stage(
             generate=lambda q, hits: Generation(f"answer to {q}", generator="extractive")
@@ -61,6 +68,18 @@ def test_a_repeated_query_is_answered_from_the_cache() -> None:
     assert stages["generator"].calls["generate"] == 2  # (query, 2) and (query, 1)
     stats = sup.answers.stats()
     assert (stats.hits, stats.misses) == (1, 2)
+
+
+def test_the_filter_reaches_the_retriever_and_keys_the_answer_cache() -> None:
+    sup, stages = _supervisor()
+    where = 'metadata["lang"] == "en"'
+    first = asyncio.run(sup.answer("q", 2, where=where))
+    unfiltered = asyncio.run(sup.answer("q", 2))
+    again = asyncio.run(sup.answer("q", 2, where=where))
+    assert not first.cached and not unfiltered.cached and again.cached
+    assert [k.get("where") for k in stages["retriever"].kwargs["retrieve"]] == [where, None]
+    asyncio.run(sup.search("q", 2, where=where))
+    assert stages["retriever"].kwargs["retrieve"][-1].get("where") == where
 
 
 def test_answer_cache_can_be_turned_off() -> None:

@@ -37,9 +37,13 @@ class FakeRetriever:
     def __init__(self, lists: dict[str, list[Hit]]) -> None:
         self._lists = lists
         self.calls: list[list[str]] = []
+        self.filters: list[tuple[int | None, str | None]] = []  # (limit, where) per call
 
-    async def retrieve(self, queries: list[str]) -> list[list[Hit]]:
+    async def retrieve(
+        self, queries: list[str], limit: int | None = None, where: str | None = None
+    ) -> list[list[Hit]]:
         self.calls.append(list(queries))
+        self.filters.append((limit, where))
         return [self._lists.get(q, []) for q in queries]
 
 
@@ -84,6 +88,7 @@ def _run(
     top_k: int = 3,
     reranker: FakeReranker | None = None,
     fusion_k: int = 60,
+    where: str | None = None,
 ):
     rewriter, retriever, generator = FakeRewriter(rewrite), FakeRetriever(lists), FakeGenerator()
     graph = create_rag_graph(
@@ -93,7 +98,8 @@ def _run(
         generator=generator,
         fusion_k=fusion_k,
     )
-    state = asyncio.run(graph.compile().ainvoke({"query": rewrite.original, "top_k": top_k}))
+    start = {"query": rewrite.original, "top_k": top_k, "where": where}
+    state = asyncio.run(graph.compile().ainvoke(start))
     return state, rewriter, retriever, generator
 
 
@@ -164,6 +170,16 @@ def test_sub_queries_are_retrieved_in_one_call_and_fused(route: str) -> None:
     assert reranker.calls[0][1] == _candidates(expected)
     assert all("subquery_rrf" in h.scores for h in state["hits"])
     assert set(state["timings_ms"]) == TIMING_KEYS
+
+
+@pytest.mark.parametrize("sub_queries", [(), ("What is Milvus?", "What is FAISS?")])
+def test_the_metadata_filter_reaches_every_retrieval(sub_queries: tuple[str, ...]) -> None:
+    rewrite = Rewrite("q", "q", "comparative", sub_queries=sub_queries)
+    where = 'metadata["lang"] == "en"'
+    _, _, retriever, _ = _run(rewrite, {"q": [_hit("a#0000")]}, where=where)
+    assert retriever.filters == [(None, where)]
+    _, _, unfiltered, _ = _run(rewrite, {"q": [_hit("a#0000")]})
+    assert unfiltered.filters == [(None, None)]
 
 
 def test_complex_route_without_sub_queries_retrieves_once() -> None:
