@@ -32,6 +32,7 @@ async def drive(
     top_k: int,
     timeout_s: float = 300.0,
     transport: httpx.AsyncBaseTransport | None = None,
+    keep_latencies: bool = False,
 ) -> dict:
     """Send one POST per query to ``url + path``, ``clients`` at a time.
 
@@ -44,7 +45,8 @@ async def drive(
     Returns:
         :func:`~loadtests.stats.summarize` of the run plus ``stages_ms`` (mean per
         stage), ``outcomes`` (replies served full, served degraded, shed with 503
-        overloaded; shed ones also count as errors) and up to five ``error_samples``.
+        overloaded; shed ones also count as errors) and up to five ``error_samples``;
+        with ``keep_latencies``, every successful request's ``latencies_ms`` too.
     """
     latencies: list[float] = []
     timings: list[dict[str, float]] = []
@@ -78,6 +80,7 @@ async def drive(
         "stages_ms": stage_means(timings),
         "outcomes": outcomes,
         "error_samples": errors[:5],
+        **({"latencies_ms": latencies} if keep_latencies else {}),
     }
 
 

@@ -26,7 +26,7 @@ from deployments.common.ids import content_digest, version_stamp
 from deployments.common.store.library import Library
 from deployments.common.store.milvus import MilvusStore
 from deployments.common.store.state import StateStore
-from deployments.errors import InvalidRequestError
+from deployments.errors import InvalidRequestError, StageUnavailableError
 from deployments.types import Chunk, Document, DocumentRecord, IngestResult
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class _Pending:
     dense: list[np.ndarray | None] = field(default_factory=list)
     row_bytes: int = 0
     replaces: bool = False
+    published: bool = False
     """Chunks of this document may exist already (an older version, or leftovers of an
     interrupted run): delete those older than this version once it is published."""
 
@@ -124,9 +125,13 @@ def ingest_documents(
                 continue
             pending.replaces = record is not None or doc.doc_id in leftovers
             plan.pending.append(pending)
-    _encode_and_publish(
-        plan.pending, encoder, store, library, state, encode_batch, publish_max_bytes, progress
-    )
+    try:
+        _encode_and_publish(
+            plan.pending, encoder, store, library, state, encode_batch, publish_max_bytes, progress
+        )
+    except BaseException:
+        _drop_unpublished(store, plan.pending)
+        raise
     for record in plan.finished:
         store.delete_versions_before(record.doc_id, record.version)
     if plan.finished and state is not None:
@@ -191,6 +196,19 @@ def _encode_and_publish(
         store.flush()
 
 
+def _drop_unpublished(store: MilvusStore, pending: list[_Pending]) -> None:
+    """After an interruption (a cancel, a failure), delete the token rows written for
+    documents not published: nothing would ever read or overwrite them. (A process that
+    dies cannot; the job's re-run writes the same ids over them.)"""
+    for p in pending:
+        if p.published:
+            continue
+        try:
+            store.delete_version_tokens(p.doc.doc_id, p.doc.version)
+        except StageUnavailableError:
+            logger.warning("could not delete the token rows of %r", p.doc.doc_id)
+
+
 def _digest(doc: Document) -> str:
     return content_digest(doc.text, doc.title, doc.metadata)
 
@@ -235,6 +253,8 @@ def _publish_group(store: MilvusStore, library: Library, group: list[_Pending]) 
     chunks = [c for p in group for c in p.chunks]
     dense = np.stack([v for p in group for v in p.dense])
     store.publish(chunks, dense)
+    for p in group:
+        p.published = True
     now = time.time()
     library.put(
         [

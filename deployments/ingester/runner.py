@@ -167,7 +167,6 @@ class JobRunner:
         self._end(job, "failed" if job.failed else "succeeded")
 
     def _run_batch(self, job: IngestJob, docs: list[Document]) -> None:
-        self._check(job)  # a batch shorter than heartbeat_s never calls the heartbeat
         start = job.next_index
         batch = docs[start : start + self.cfg.batch_documents]
         done_chars = sum(len(d.text) for d in docs[:start])
@@ -176,6 +175,9 @@ class JobRunner:
         deadline = self.clock() + self.cfg.store_outage_s
         while True:
             try:
+                # Cancelled or taken over? (A batch shorter than heartbeat_s never beats.)
+                # Inside the try: while Milvus is away this read fails like the ingest.
+                beat(0, 1, force=True)
                 result = self.ingest(batch, job.replace, beat)
                 break
             except StageUnavailableError as exc:  # Milvus away: wait for it, within reason
@@ -183,7 +185,6 @@ class JobRunner:
                     raise
                 logger.warning("ingestion job %s: %s; retrying", job.job_id, exc.message)
                 time.sleep(self.cfg.poll_s)
-                beat(0, 1, force=True)
         job.done += result.stored
         job.skipped += result.skipped
         job.chunks += result.chunks

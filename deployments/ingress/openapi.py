@@ -34,7 +34,8 @@ ERRORS: dict[int, str] = {
     "`param` names it.",
     401: "No API key, or an unknown or revoked one (`authentication_error`).",
     403: "The API key lacks this route's scope (`permission_denied`).",
-    404: "The request names a model this graph does not serve (`not_found`); see /v1/models.",
+    404: "The request names something that does not exist (`not_found`): a stored document, "
+    "an ingestion job, or a model this graph serves (see /v1/models).",
     413: "Request too large (`payload_too_large`): the body is over the byte limit, or the "
     "documents' text over the per-request budget; split it over several requests.",
     429: "The API key is over its rate limit (`rate_limited`); retry after `Retry-After`.",
@@ -155,7 +156,7 @@ def error_statuses(path: str, operation: dict[str, Any]) -> list[int]:
         statuses.add(413)  # the body limit, and text over the documents' budget
     if path.startswith(GRAPH_PREFIX):
         statuses |= {401, 403, 429, 503, 504}
-    if path == CHAT_PATH:
+    if path == CHAT_PATH or "{" in path:  # a model, or a document or job in the path
         statuses.add(404)
     return sorted(statuses)
 

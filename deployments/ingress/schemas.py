@@ -5,11 +5,26 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetPydanticSchema,
+    RootModel,
+    create_model,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from deployments.common.ids import MAX_DOC_ID_BYTES, id_problem
-from deployments.common.store.filters import metadata_expression
+from deployments.common.store.filters import (
+    MAX_CONDITIONS,
+    MAX_DEPTH,
+    MAX_KEY_BYTES,
+    MAX_VALUES,
+    metadata_expression,
+)
 from deployments.common.text import SEARCHABLE, searchable
 from deployments.errors import InvalidRequestError, PayloadTooLargeError
 from deployments.types import Hit
@@ -46,6 +61,94 @@ ID_PATTERN = f"^[^{_CONTROL}]*[^{_CONTROL}{_WHITESPACE}][^{_CONTROL}]*$"
 (see :func:`deployments.common.ids.id_problem`)."""
 TOO_LARGE = PayloadTooLargeError.error_type
 """Type of the validation errors the ingress answers with 413 instead of 400."""
+_PATH_CHARS = r'"\\\[\]'  # a filter key holds none of  " \ [ ]
+_FILTER_KEY = f"[^${_PATH_CHARS}{_CONTROL}][^{_PATH_CHARS}{_CONTROL}]*"
+"""A filter's metadata key (a regex): no control character, none of ``" \\ [ ]``, not
+starting with ``$`` (see :mod:`deployments.common.store.filters`)."""
+_FILTER_TEXT = {"type": "string", "pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"}
+_FILTER_ORDERED = [  # a string or a number within the store's signed 64 bits (not -2**63)
+    _FILTER_TEXT,
+    {"type": "integer", "minimum": -INT64[1], "maximum": INT64[1]},
+    {"type": "number", "not": {"type": "integer"}},
+]
+_FILTER_SCALARS = [*_FILTER_ORDERED, {"type": "boolean"}]
+_FILTER_VALUES = {
+    "type": "array",
+    "items": {"anyOf": _FILTER_SCALARS},
+    "minItems": 1,
+    "maxItems": MAX_VALUES,
+}
+_FILTER_OPERATORS = {
+    "type": "object",
+    "properties": {
+        **dict.fromkeys(("$eq", "$ne", "$contains"), {"anyOf": _FILTER_SCALARS}),
+        **dict.fromkeys(("$gt", "$gte", "$lt", "$lte"), {"anyOf": _FILTER_ORDERED}),
+        **dict.fromkeys(("$in", "$nin"), _FILTER_VALUES),
+        "$exists": {"type": "boolean"},
+    },
+    "additionalProperties": False,
+    "minProperties": 1,
+}
+
+
+class MetadataCondition(RootModel[Any]):
+    """What one metadata key must match: a value (equal to it), a list of values (one of
+    them), or an object of operators (all of them hold)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [*_FILTER_SCALARS, _FILTER_VALUES, _FILTER_OPERATORS]}
+    )
+
+
+class _FilterLevel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, MetadataCondition] = Field(init=False)
+
+
+def _filter_level(level: int) -> type[BaseModel]:
+    """The JSON Schema of a filter nested ``level`` deep, as a model: ``MetadataFilter``
+    for the whole filter, ``MetadataFilter2`` ... for those under ``$and``/``$or``/``$not``.
+
+    Schema only: the OpenAPI document states the grammar of
+    :mod:`deployments.common.store.filters` level by level, so that its depth limit holds
+    (the deepest level has no ``$and``/``$or``/``$not``); requests are checked by
+    :func:`~deployments.common.store.filters.metadata_expression`.
+    """
+    fields: dict[str, Any] = {}
+    names = _FILTER_KEY
+    if level < MAX_DEPTH:
+        deeper = _filter_level(level + 1)
+        fields = {
+            "all_of": (list[deeper], Field(None, alias="$and", min_length=1)),
+            "any_of": (list[deeper], Field(None, alias="$or", min_length=1)),
+            "none_of": (deeper, Field(None, alias="$not")),
+        }
+        names = rf"\$(?:and|or|not)|{_FILTER_KEY}"
+    extra: dict[str, Any] = {
+        "propertyNames": {"pattern": f"^(?:{names})$", "maxLength": MAX_KEY_BYTES}
+    }
+    if level > 1:  # only the whole filter may be {} (no filter)
+        extra["minProperties"] = 1
+    return create_model(
+        "MetadataFilter" if level == 1 else f"MetadataFilter{level}",
+        __base__=_FilterLevel,
+        __doc__=f"A metadata filter nested {level} deep (at most {MAX_DEPTH}).",
+        __cls_kwargs__={"json_schema_extra": extra},
+        **fields,
+    )
+
+
+MetadataFilter = _filter_level(1)
+FilterSpec = Annotated[
+    dict[str, Any] | None,
+    GetPydanticSchema(
+        get_pydantic_json_schema=lambda _core, handler: {
+            "anyOf": [handler(MetadataFilter.__pydantic_core_schema__), {"type": "null"}]
+        }
+    ),
+]
+"""A request's ``filter``: a JSON object, checked by ``metadata_expression``; documented
+as :data:`MetadataFilter`."""
 
 
 def _encodable(value: str, name: str) -> str:
@@ -150,12 +253,13 @@ class QueryRequest(_Strict):
         "whitespace, control, format or private-use characters).",
     )
     top_k: JsonInt = Field(default=5, ge=1, le=MAX_TOP_K, description="Passages to cite.")
-    filter: dict[str, Any] | None = Field(
+    filter: FilterSpec = Field(
         default=None,
         description="Search only passages whose document metadata matches, e.g. "
         '{"source": "a.md"}, {"year": {"$gte": 2020}}, {"$or": [{"lang": "en"}, '
         '{"tags": {"$contains": "ops"}}]}. Operators: $eq $ne $gt $gte $lt $lte $in $nin '
-        "$contains $exists, and $and $or $not.",
+        f"$contains $exists, and $and $or $not; at most {MAX_CONDITIONS} conditions, "
+        f"nested at most {MAX_DEPTH} deep; keys of at most {MAX_KEY_BYTES} bytes of UTF-8.",
     )
 
     @field_validator("filter")

@@ -19,6 +19,7 @@ from deployments.common.streams import bounded
 from deployments.errors import ConfigError, DeadlineExceededError, StageUnavailableError
 from deployments.metrics import cache_lookup_recorder
 from deployments.observability.logs import route_stage_logs
+from deployments.supervisor.answers import answer_of, ms_since
 from deployments.supervisor.clients import as_client
 from deployments.supervisor.config import SupervisorConfig
 from deployments.supervisor.generation import GeneratorClient
@@ -28,7 +29,6 @@ from deployments.types import (
     FULL_PLAN,
     Answer,
     Delta,
-    Generation,
     Plan,
     Retrieval,
     Rewrite,
@@ -115,11 +115,11 @@ class Supervisor:
         key = (stamp, tuple(history), query, top_k, sampling, where)
         cached = self.answers.get(key) if stamp is not None else None
         if cached is not None:
-            return dataclasses.replace(cached, cached=True, timings_ms={"total": _ms(start)})
+            return dataclasses.replace(cached, cached=True, timings_ms={"total": ms_since(start)})
         state = await self._run(
             self._agent, self._state(query, top_k, plan, history, sampling, where=where), deadline
         )
-        answer = _answer(state, plan, start)
+        answer = answer_of(state, plan, start)
         if not plan.degraded and stamp is not None:
             self.answers.put(key, answer)
         return answer
@@ -165,7 +165,7 @@ class Supervisor:
                 yield chunk
             else:
                 final = chunk
-        yield _answer(final, plan, start)
+        yield answer_of(final, plan, start)
 
     async def search(
         self,
@@ -183,7 +183,7 @@ class Supervisor:
         return Retrieval(
             hits=state["hits"],
             route=rewrite.route,
-            timings_ms={**state["timings_ms"], "total": _ms(start)},
+            timings_ms={**state["timings_ms"], "total": ms_since(start)},
             sub_queries=rewrite.sub_queries,
             stages=tuple(state["stages"]),
             degraded=plan.degraded,
@@ -270,33 +270,3 @@ def build_supervisor_deployment(
         generator=generator,
         milvus=milvus.model_dump(),
     )
-
-
-def _answer(state: dict[str, Any], plan: Plan, start: float) -> Answer:
-    rewrite: Rewrite = state["rewrite"]
-    generation: Generation = state["generation"]
-    return Answer(
-        answer=generation.answer,
-        citations=state["hits"],
-        generator=generation.generator,
-        route=rewrite.route,
-        timings_ms={**state["timings_ms"], "total": _ms(start)},
-        sub_queries=rewrite.sub_queries,
-        stages=tuple(state["stages"]),
-        usage=_usage(generation),
-        degraded=plan.degraded,
-        finish_reason=generation.finish_reason,
-    )
-
-
-def _usage(generation: Generation) -> dict[str, int | None] | None:
-    if generation.prompt_tokens is None and generation.completion_tokens is None:
-        return None
-    return {
-        "prompt_tokens": generation.prompt_tokens,
-        "completion_tokens": generation.completion_tokens,
-    }
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000.0, 3)

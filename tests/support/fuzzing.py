@@ -1,8 +1,10 @@
 """Schemathesis settings shared by the ingress's fuzz tests (in process, and the live graph).
 
 Every check is on (``max_response_time`` with a limit, so it runs too), generation is
-deterministic, and the one known false positive of schemathesis 4.32.5 is dropped by a
-``filter_failure`` hook (see :func:`only_undeclared_headers_negated`).
+deterministic, and the known false positives of schemathesis 4.32.5 are dropped by a
+``filter_failure`` hook (see :func:`only_undeclared_headers_negated` and
+:func:`negative_part_labelled_positive`), as is the one place the contract departs from
+what schemathesis expects of REST (see :data:`CANCELLED_NOT_DELETED`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import jsonschema_rs
 import schemathesis
 from schemathesis.core.failures import AcceptedNegativeData, Failure
 from schemathesis.core.parameters import ParameterLocation
+from schemathesis.openapi.checks import RejectedPositiveData, UseAfterFree
 
 SEED = 11
 EXAMPLES = 50
@@ -109,9 +112,36 @@ def only_undeclared_headers_negated(case: Any) -> bool:
     return True
 
 
+def negative_part_labelled_positive(case: Any) -> bool:
+    """Whether ``case`` is labelled positive though a part of it was generated negative.
+
+    Schemathesis 4.32.5's coverage phase does this for a header's scenarios (e.g. the null
+    value of ``X-Request-Id``) on an operation whose body it fails to build positively (a
+    job document's text, ``maxLength: 8000000``): it sends the body ``0`` and holds the
+    server's 400 to ``positive_data_acceptance``.
+    """
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return False
+    return any(info.mode.is_negative for info in meta.components.values())
+
+
+CANCELLED_NOT_DELETED = "DELETE /v1/ingest/jobs/"
+"""``DELETE /v1/ingest/jobs/{job_id}`` cancels the job, which stays readable (cancelled):
+not the removal ``use_after_free`` expects of a DELETE."""
+
+
 def filter_failure(context: Any, failure: Failure, case: Any, response: Any) -> bool:
-    """Keep every failure except the false positive of :func:`only_undeclared_headers_negated`."""
-    return not (isinstance(failure, AcceptedNegativeData) and only_undeclared_headers_negated(case))
+    """Keep every failure except the false positives of
+    :func:`only_undeclared_headers_negated` and :func:`negative_part_labelled_positive`,
+    and a cancelled job read after its DELETE (:data:`CANCELLED_NOT_DELETED`)."""
+    if isinstance(failure, AcceptedNegativeData) and only_undeclared_headers_negated(case):
+        return False
+    if isinstance(failure, RejectedPositiveData) and negative_part_labelled_positive(case):
+        return False
+    return not (
+        isinstance(failure, UseAfterFree) and failure.free.startswith(CANCELLED_NOT_DELETED)
+    )
 
 
 def hold_to_contract(schema: Any) -> Any:

@@ -213,6 +213,15 @@ class MilvusStore:
         self.call("old version delete", self._client.delete, self.chunks, filter=expr)
         self.call("old version delete", self._client.delete, self.tokens, filter=expr)
 
+    def delete_version_tokens(self, doc_id: str, version: str) -> None:
+        """Delete the token rows of one version of ``doc_id`` (never published)."""
+        low = versions_before(doc_id, version)  # "<doc>#<version>#"; "$" follows "#"
+        expr = (
+            f"{field_equals('doc_id', doc_id)} and chunk_id >= {string_literal(low)} "
+            f"and chunk_id < {string_literal(low[:-1] + '$')}"
+        )
+        self.call("token delete", self._client.delete, self.tokens, filter=expr)
+
     def delete_document(self, doc_id: str) -> None:
         """Delete every chunk (then token vector) of ``doc_id``, whatever its version."""
         expr = field_equals("doc_id", doc_id)

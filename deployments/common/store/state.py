@@ -81,7 +81,9 @@ class StateStore:
         return _job(rows[0]) if rows else None
 
     def jobs(self, statuses: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """Every job (or those with one of ``statuses``)."""
+        """Every job (or those with one of ``statuses``), read at the collection's
+        consistency: on a Milvus cluster it may miss the last seconds' writes, so a
+        decision about one job re-reads it with :meth:`job`."""
         where = 'kind == "job"'
         if statuses:
             where += f" and {field_in('status', statuses)}"

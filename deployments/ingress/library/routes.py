@@ -13,8 +13,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
 
-from deployments.common.ids import content_id
+from deployments.common.ids import MAX_DOC_ID_BYTES, content_id, id_problem
 from deployments.errors import InvalidRequestError
 from deployments.ingress.context import request_id
 from deployments.ingress.errors import error_response
@@ -31,21 +36,72 @@ from deployments.ingress.library.schemas import (
     StoredDocument,
 )
 from deployments.ingress.routes import BackendsDep, RequestId, Timeout
-from deployments.ingress.schemas import DocumentIn, DocumentsRequest, DocumentsResponse
+from deployments.ingress.schemas import (
+    ID_PATTERN,
+    DocumentIn,
+    DocumentsRequest,
+    DocumentsResponse,
+)
 from deployments.types import Document
 
-library = APIRouter(tags=["documents"])  # reads: the query scope
-documents = APIRouter(tags=["documents"])  # writes: the ingest scope
-jobs = APIRouter(tags=["ingestion jobs"])  # the ingest scope
 
+class SharedPathRoute(APIRoute):
+    """A route whose 405 names every method its path is served with: the library's paths
+    are split over routers of different scopes (``GET /v1/documents`` needs ``query``,
+    ``POST`` ``ingest``), and Starlette's ``Allow`` would name the first route's only."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods and "app" in scope:
+            allowed: set[str] = set()
+            for route in scope["app"].router.routes:
+                methods = getattr(route, "methods", None)
+                if methods and route.matches(scope)[0] is not Match.NONE:
+                    allowed |= methods
+            raise HTTPException(status_code=405, headers={"Allow": ", ".join(sorted(allowed))})
+        await super().handle(scope, receive, send)
+
+
+library = APIRouter(tags=["documents"], route_class=SharedPathRoute)  # reads: query scope
+documents = APIRouter(tags=["documents"], route_class=SharedPathRoute)  # writes: ingest
+jobs = APIRouter(tags=["ingestion jobs"], route_class=SharedPathRoute)  # the ingest scope
+
+
+def _document_id(value: str) -> str:
+    """``value`` if it can be a document id (none other is stored, and one with a control
+    character cannot even be looked up: no store expression can hold it)."""
+    if (problem := id_problem(value)) is not None:
+        raise ValueError(f"a document id {problem}")
+    return value
+
+
+_ID_SCHEMA = {"pattern": ID_PATTERN, "maxLength": MAX_DOC_ID_BYTES}
 DocId = Annotated[
     str,
     Path(
-        description="The document's id, URL-encoded (ids may hold '/', spaces, any Unicode).",
+        description="The document's id, URL-encoded (ids may hold '/', spaces, any Unicode); "
+        f"at most {MAX_DOC_ID_BYTES} bytes of UTF-8, without control characters.",
         min_length=1,
+        json_schema_extra=_ID_SCHEMA,
+    ),
+    AfterValidator(_document_id),
+]
+JobId = Annotated[
+    str,
+    Path(
+        description="The id POST /v1/ingest/jobs returned.",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[0-9A-Za-z_-]+$",
     ),
 ]
-JobId = Annotated[str, Path(description="The id POST /v1/ingest/jobs returned.", max_length=64)]
+After = Annotated[
+    str | None,
+    Query(
+        description="The `next_after` of the previous page (a document id).",
+        json_schema_extra=_ID_SCHEMA,
+    ),
+    AfterValidator(lambda v: v if v is None else _document_id(v)),
+]
 
 
 def to_document(d: DocumentIn) -> Document:
@@ -92,9 +148,7 @@ async def list_documents(
     request: Request,
     to: BackendsDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Documents per page.")] = 50,
-    after: Annotated[
-        str | None, Query(description="The `next_after` of the previous page.")
-    ] = None,
+    after: After = None,
 ) -> DocumentPage | JSONResponse:
     """The stored documents in id order, a page at a time."""
     try:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
+from deployments.ingress.openapi import _metadata_property
 from deployments.ingress.schemas import (
     MAX_JOB_TEXT_CHARS,
     ON_EXISTING,
@@ -35,6 +36,19 @@ JobDocumentIn.model_fields[
     "text"
 ].description = f"The document's text (longer than {MAX_JOB_TEXT_CHARS:,} characters: 413)."
 JobDocumentIn.model_rebuild(force=True)
+
+
+def _metadata_as_documented(model: type[DocumentIn]) -> None:
+    """Document ``model``'s ``metadata`` as the OpenAPI document does ``DocumentIn``'s
+    (:func:`deployments.ingress.openapi.truthful` rewrites that component only): JSON the
+    store holds, which its ``MetadataValue`` components spell out (so the reference
+    resolves in the OpenAPI document, not in ``model.model_json_schema()``)."""
+    field = model.model_fields["metadata"]
+    field.json_schema_extra = _metadata_property(field.description or "")
+    model.model_rebuild(force=True)
+
+
+_metadata_as_documented(JobDocumentIn)
 
 
 class IngestJobRequest(_Strict):
@@ -132,6 +146,17 @@ class DocumentPage(BaseModel):
 class ReplaceRequest(DocumentIn):
     """The new content of one document (``PUT /v1/documents/{id}``): a document of
     ``POST /v1/documents`` whose ``id``, if given, is the one in the path."""
+
+
+_replace_id = ReplaceRequest.model_fields["id"]
+_replace_id.json_schema_extra = {
+    **DocumentIn.model_fields["id"].json_schema_extra,
+    "readOnly": True,  # the path names the document; a request need not send it
+}
+_replace_id.description = (
+    "Omit it: the path names the document. If sent, it must be the path's id (else 400)."
+)
+_metadata_as_documented(ReplaceRequest)
 
 
 class ReplaceResponse(BaseModel):

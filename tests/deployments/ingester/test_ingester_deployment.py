@@ -18,7 +18,7 @@ def ingester(milvus_uri: str):
     milvus = MilvusConfig(uri=milvus_uri, lite=None, collection="ingester_deployment")
     cfg = IngesterConfig(max_documents_per_request=3)
     # The deployment's own defaults: the packaged MiniLM, one pass for both vector kinds.
-    return Ingester.func_or_class(cfg.model_dump(), milvus.model_dump(), {}, {})
+    return Ingester.func_or_class(cfg.model_dump(), milvus.model_dump(), {}, {}, run_jobs=False)
 
 
 def test_ingests_once_and_counts(ingester) -> None:

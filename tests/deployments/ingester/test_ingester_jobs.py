@@ -19,7 +19,7 @@ from deployments.common.encoders.passages import load_passage_encoder
 from deployments.common.store.config import MilvusConfig
 from deployments.common.store.library import Library
 from deployments.common.store.milvus import MilvusStore
-from deployments.errors import NotFoundError
+from deployments.errors import NotFoundError, StageUnavailableError
 from deployments.ingester import jobs
 from deployments.ingester.config import IngesterConfig
 from deployments.ingester.core import ingest_documents
@@ -37,8 +37,10 @@ DOCS = [
     Document("serve", "Ray Serve deployments scale replicas independently.", "Serve"),
 ]
 IDS = [d.doc_id for d in DOCS]
-#: A document whose chunk rows (~750 chunks of 64 tokens) exceed a 1 MiB write.
-HUGE = " ".join(f"Bulk sentence number {i} adds more text to a very large document." for i in range(3000))
+#: A document whose chunk rows (~750 chunks of 64 tokens, ~1.5 MiB) exceed a 1 MiB write.
+HUGE = " ".join(
+    f"Bulk sentence number {i} adds more text to a very large document." for i in range(3000)
+)
 JOBS = {"batch_documents": 2, "heartbeat_s": 0.01, "lease_s": 2, "claim_settle_s": 0, "poll_s": 0.1}
 
 
@@ -141,7 +143,9 @@ def _assert_whole(ingester: Ingester, docs: list[Document], version: str) -> Non
     records = ingester.library.records(IDS + ids)
     assert sorted(records) == sorted(ids)
     for doc in docs:
-        expected = [c.chunk_id for c in ingester.chunker.split(dataclasses.replace(doc, version=version))]
+        expected = [
+            c.chunk_id for c in ingester.chunker.split(dataclasses.replace(doc, version=version))
+        ]
         assert [r["chunk_id"] for r in ingester.store.rows(doc.doc_id)] == expected
         assert [r["chunk_id"] for r in ingester.store.rows(doc.doc_id, tokens=True)] == expected
         assert (records[doc.doc_id].chunks, records[doc.doc_id].version) == (len(expected), version)
@@ -162,7 +166,11 @@ def test_a_job_is_queued_then_succeeds_with_exact_counts(make) -> None:
 
     claimed = ingester.runner.claim_next()
     assert claimed is not None and claimed.job_id == job.job_id
-    assert (claimed.status, claimed.owner, claimed.attempts) == ("running", ingester.runner.owner, 1)
+    assert (claimed.status, claimed.owner, claimed.attempts) == (
+        "running",
+        ingester.runner.owner,
+        1,
+    )
     assert ingester.runner.claim_next() is None  # running under a live lease
     ingester.runner.run(claimed)
 
@@ -314,12 +322,6 @@ def test_a_cancel_seen_by_the_heartbeat_stops_inside_a_batch(make) -> None:
     assert ingester.store.count() == done.chunks
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core.ingest_documents leaves the token rows of documents it encoded but did not "
-    "publish when its progress callback raises (a cancel inside a batch); nothing re-runs "
-    "that version, so they stay until the document is deleted",
-)
 def test_a_cancel_inside_a_batch_leaves_no_token_rows_behind(make) -> None:
     ingester = make()
     clock = FakeClock()
@@ -363,7 +365,9 @@ def test_a_job_whose_runner_died_is_taken_over_and_ends_as_a_clean_run(make, mil
     assert (done.status, done.done, done.skipped, done.failed) == ("succeeded", 5, 0, 0)
     assert (done.owner, done.attempts, done.next_index) == ("runner-b", 2, 5)
     assert done.chunks == ingester.store.count()
-    assert _snapshot(ingester.store, IDS) == _clean_snapshot(ingester, milvus_uri, DOCS, job.version)
+    assert _snapshot(ingester.store, IDS) == _clean_snapshot(
+        ingester, milvus_uri, DOCS, job.version
+    )
 
     # Runner A was only paused: it finds the job is not its own and leaves it alone.
     with pytest.raises(LeaseLost):
@@ -461,7 +465,9 @@ def test_when_both_runners_proceed_the_one_overtaken_stops_and_the_store_is_exac
     done = _get(ingester, job.job_id)
     assert (done.status, done.owner, done.done, done.skipped) == ("succeeded", "runner-b", 5, 0)
     assert done.chunks == ingester.store.count()
-    assert _snapshot(ingester.store, IDS) == _clean_snapshot(ingester, milvus_uri, DOCS, job.version)
+    assert _snapshot(ingester.store, IDS) == _clean_snapshot(
+        ingester, milvus_uri, DOCS, job.version
+    )
 
 
 def test_a_job_list_read_before_the_job_ended_does_not_reopen_it(make) -> None:
@@ -480,6 +486,59 @@ def test_a_job_list_read_before_the_job_ended_does_not_reopen_it(make) -> None:
     assert _runner(ingester, "runner-b", FakeClock(), state=StaleList()).claim_next() is None
     done = _get(ingester, job.job_id)
     assert (done.status, done.done, done.attempts) == ("succeeded", 1, 1)
+
+
+class Outage:
+    """Milvus goes away once the runner has read a job's documents: its next ``calls``
+    job reads and batch writes fail, each after 5 s of the fake clock."""
+
+    def __init__(self, ingester: Ingester, clock: FakeClock, calls: int) -> None:
+        self._ingester, self._clock = ingester, clock
+        self.calls, self._pending = 0, calls
+
+    def staged(self, job_id: str):
+        docs = self._ingester.state.staged(job_id)
+        self.calls, self._pending = self._pending, 0
+        return docs
+
+    def fail(self) -> None:
+        if self.calls > 0:
+            self.calls -= 1
+            self._clock.advance(5)
+            raise StageUnavailableError("Milvus at test failed the call (down); retry shortly")
+
+    def __getattr__(self, name: str):
+        return getattr(self._ingester.state, name)
+
+    def job(self, job_id: str):
+        self.fail()
+        return self._ingester.state.job(job_id)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        self.fail()
+        return self._ingester.state.cancel_requested(job_id)
+
+    def ingest(self, docs, replace, progress):
+        self.fail()
+        return self._ingester._ingest_batch(docs, replace, progress)
+
+
+@pytest.mark.parametrize(("calls", "status"), [(2, "succeeded"), (4, "failed")])
+def test_a_milvus_outage_is_waited_out_for_store_outage_s(make, calls, status) -> None:
+    ingester = make(jobs={"store_outage_s": 12})
+    clock = FakeClock()
+    outage = Outage(ingester, clock, calls)
+    job = _submit(ingester, DOCS[:1])
+    _run_next(_runner(ingester, "runner", clock, outage.ingest, state=outage), job.job_id)
+
+    done = _get(ingester, job.job_id)
+    assert done.status == status
+    if status == "succeeded":
+        assert done.done == 1 and done.message is None
+        _assert_whole(ingester, DOCS[:1], job.version)
+    else:  # 15 s of outage against 12 allowed
+        assert done.done == 0 and "StageUnavailableError" in done.message
+        assert ingester.store.count() == 0
 
 
 def test_ended_jobs_are_forgotten_after_the_retention(make) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from deployments.common.ids import content_digest
+from deployments.common.store.expr import string_literal
 from deployments.errors import NotFoundError
 from deployments.ingress.api import create_api
 from deployments.ingress.config import IngressConfig
@@ -131,8 +132,10 @@ class FakeIngester:
     """An in-memory Ingester with the real one's contract: ``ingest`` stores, skips or
     (``replace``) replaces documents; ``submit`` queues a job that :meth:`run_jobs` runs;
     the library and job methods read what is stored, and an unknown id raises
-    :class:`NotFoundError` naming ``doc_id`` or ``job_id``. ``fn(docs, replace)``, if
-    given, replaces ``ingest``'s reply (and then nothing is stored)."""
+    :class:`NotFoundError` naming ``doc_id`` or ``job_id``. Like the real one, which looks
+    ids up in Milvus expressions, an id no expression can hold raises ``ValueError`` (a
+    500: the ingress must refuse such ids itself). ``fn(docs, replace)``, if given,
+    replaces ``ingest``'s reply (and then nothing is stored)."""
 
     CHUNK_CHARS = 1000  # one chunk per started thousand characters
 
@@ -175,11 +178,14 @@ class FakeIngester:
         return IngestResult(stored, len(skipped), chunks, ids, skipped, replaced=replaced)
 
     def _documents(self, limit: int = 50, after: str | None = None) -> FakePage:
+        if after is not None:
+            string_literal(after)
         ids = sorted(i for i in self.stored if after is None or i > after)
         page = [self.stored[i][0] for i in ids[:limit]]
         return FakePage(page, len(self.stored), page[-1].doc_id if len(ids) > limit else None)
 
     def _document(self, doc_id: str) -> DocumentRecord:
+        string_literal(doc_id)
         if doc_id not in self.stored:
             raise NotFoundError(
                 f"no stored document {doc_id!r}: list them with GET /v1/documents",
@@ -221,6 +227,7 @@ class FakeIngester:
             del self.queued[job_id]
 
     def _job(self, job_id: str) -> IngestJob:
+        string_literal(job_id)
         if job_id not in self.jobs:
             raise NotFoundError(
                 f"no ingestion job {job_id!r}: check the job_id POST /v1/ingest/jobs returned",

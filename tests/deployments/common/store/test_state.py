@@ -16,7 +16,7 @@ from deployments.types import Document
 _names = itertools.count()
 #: Non-ASCII text of 200,000 characters (~250,000 UTF-8 bytes): several pieces, some cut
 #: next to multi-byte characters.
-BIG = ("Zürich — 東京 🚀 naïve \"quoted\" \\ back\nline\t" * 5000)[:200_000]
+BIG = ('Zürich — 東京 🚀 naïve "quoted" \\ back\nline\t' * 5000)[:200_000]
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_a_job_row_round_trips_and_filters_by_status(state) -> None:
 def test_staged_documents_come_back_identical_and_in_order(state) -> None:
     docs = [
         Document("small", "short text", "T", {"k": [1, 2]}, "mx000001"),
-        Document("Tucker's Island, \"Bermuda\"", BIG, "Größe", {"source": "ü.md"}, "mx000001"),
+        Document('Tucker\'s Island, "Bermuda"', BIG, "Größe", {"source": "ü.md"}, "mx000001"),
         Document("after", "", "", {}, "mx000001"),
         *(Document(f"d{i}", f"text {i}", version="mx000001") for i in range(12)),
     ]
