@@ -100,3 +100,36 @@ def record_generated_tokens(route: str, n: int) -> None:
         raise ValueError(f"n must be >= 0 generated tokens (got {n!r})")
     if n:
         _generated_tokens().inc(n, tags={"route": route})
+
+
+@cache
+def _ingested_documents():
+    from ray.serve.metrics import Counter
+
+    return Counter(
+        "rag_ingested_documents",
+        description="Documents the Ingester stored, skipped (stored already or unchanged) or "
+        "refused, by way in (request: POST/PUT /v1/documents; job: an ingestion job).",
+        tag_keys=("via", "outcome"),
+    )
+
+
+@cache
+def _ingested_chunks():
+    from ray.serve.metrics import Counter
+
+    return Counter(
+        "rag_ingested_chunks",
+        description="Chunks the Ingester stored, by way in (request or job).",
+        tag_keys=("via",),
+    )
+
+
+def record_ingested(via: str, *, stored: int, skipped: int, refused: int, chunks: int) -> None:
+    """Count one ingestion call's documents (``rag_ingested_documents``) and chunks
+    (``rag_ingested_chunks``)."""
+    for outcome, n in (("stored", stored), ("skipped", skipped), ("refused", refused)):
+        if n:
+            _ingested_documents().inc(n, tags={"via": via, "outcome": outcome})
+    if chunks:
+        _ingested_chunks().inc(chunks, tags={"via": via})

@@ -81,12 +81,17 @@ class JobsConfig(BaseModel):
         gt=0,
         description="How long an ended job stays readable before it is forgotten.",
     )
+    sched_idle: bool = Field(
+        default=True,
+        description="Run the job thread under Linux's SCHED_IDLE policy: it gets only the "
+        "CPU cycles no other thread wants, so a bulk load on a machine shared with the "
+        "query path takes what queries leave idle. False: use `nice`.",
+    )
     nice: int = Field(
         default=10,
         ge=0,
         le=19,
-        description="CPU niceness of the job runner thread (Linux): bulk ingestion yields "
-        "the cores to queries on a shared machine. 0 keeps normal priority.",
+        description="CPU niceness of the job thread when sched_idle is false (0: normal).",
     )
 
     @model_validator(mode="after")

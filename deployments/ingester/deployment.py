@@ -24,6 +24,7 @@ from deployments.ingester import jobs
 from deployments.ingester.config import IngesterConfig
 from deployments.ingester.core import Progress, ingest_documents
 from deployments.ingester.runner import JobRunner
+from deployments.metrics import record_ingested
 from deployments.observability.logs import route_stage_logs
 from deployments.types import Document, DocumentRecord, IngestJob, IngestResult
 
@@ -85,7 +86,7 @@ class Ingester:
         strict: bool,
         progress: Progress | None = None,
     ) -> IngestResult:
-        return ingest_documents(
+        result = ingest_documents(
             documents,
             chunker=self.chunker,
             encoder=self.encoder,
@@ -98,6 +99,14 @@ class Ingester:
             publish_max_bytes=self.cfg.publish_max_bytes,
             progress=progress,
         )
+        record_ingested(
+            "request" if strict else "job",
+            stored=result.stored,
+            skipped=result.skipped,
+            refused=len(result.errors),
+            chunks=result.chunks,
+        )
+        return result
 
     def _ingest_batch(
         self, documents: list[Document], replace: bool, progress: Progress

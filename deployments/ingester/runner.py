@@ -14,8 +14,8 @@ batch's counts, and at each heartbeat) stops without writing the job's row. Two 
 that still overlap write the same chunk ids and versions, so the result is the same; only
 work is wasted. A cancel is seen before each batch and at each heartbeat.
 
-The thread lowers its own CPU priority (``nice``) so that, on a machine shared with the
-query path, bulk ingestion takes the cores queries leave idle.
+The thread lowers its own CPU priority (``SCHED_IDLE``, or a niceness) so that, on a
+machine shared with the query path, bulk ingestion takes the cycles queries leave idle.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class JobRunner:
 
     # -- the loop -----------------------------------------------------------------------
     def _loop(self) -> None:
-        _lower_priority(self.cfg.nice)
+        _lower_priority(self.cfg.nice, self.cfg.sched_idle)
         while not self._stop.is_set():
             try:
                 job = self.claim_next()
@@ -255,11 +255,14 @@ class _Heartbeat:
         jobs.save(runner.state, job)
 
 
-def _lower_priority(nice: int) -> None:
-    """Lower this thread's CPU priority (Linux: niceness is per thread)."""
-    if nice <= 0:
-        return
+def _lower_priority(nice: int, idle: bool) -> None:
+    """Lower this thread's CPU priority (Linux: both are per thread): SCHED_IDLE runs it
+    only on cycles no other thread wants; else niceness ``nice``."""
+    tid = threading.get_native_id()
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        if idle:
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        elif nice > 0:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
     except (AttributeError, OSError) as exc:  # not Linux, or not permitted
         logger.info("ingestion jobs run at normal priority (%s)", exc)

@@ -207,6 +207,37 @@ def generation_panels() -> list[dict[str, Any]]:
     ]
 
 
+def ingestion_panels() -> list[dict[str, Any]]:
+    """Documents and chunks the Ingester stores, by way in (requests or jobs)."""
+    return [
+        _panel(
+            "Ingestion: documents/s",
+            "short",
+            [
+                (
+                    "sum(rate(ray_rag_ingested_documents_total"
+                    '{application="$application"}[5m])) by (via, outcome)',
+                    "{{via}} {{outcome}}",
+                )
+            ],
+            "Documents stored, skipped (stored already, or unchanged) and refused per second "
+            "(rag_ingested_documents), by way in: requests (POST/PUT /v1/documents) or jobs.",
+        ),
+        _panel(
+            "Ingestion: chunks/s",
+            "short",
+            [
+                (
+                    "sum(rate(ray_rag_ingested_chunks_total"
+                    '{application="$application"}[5m])) by (via)',
+                    "{{via}}",
+                )
+            ],
+            "Chunks stored per second (rag_ingested_chunks), by way in.",
+        ),
+    ]
+
+
 def _row(title: str, y: int) -> dict[str, Any]:
     return {
         "type": "row",
@@ -219,14 +250,17 @@ def _row(title: str, y: int) -> dict[str, Any]:
 
 def dashboard() -> dict[str, Any]:
     """The dashboard JSON model (Grafana schema 39): the edge's row, the generation row,
-    then one row per stage."""
+    the ingestion row, then one row per stage."""
     panels: list[dict[str, Any]] = [_row("Edge", 0)]
     for x, panel in zip((0, 8, 16), edge_panels(), strict=True):
         panels.append(panel | {"gridPos": {"h": 7, "w": 8, "x": x, "y": 1}})
     panels.append(_row("Generation", 8))
     for x, panel in zip((0, 12), generation_panels(), strict=True):
         panels.append(panel | {"gridPos": {"h": 7, "w": 12, "x": x, "y": 9}})
-    y = 16
+    panels.append(_row("Ingestion", 16))
+    for x, panel in zip((0, 12), ingestion_panels(), strict=True):
+        panels.append(panel | {"gridPos": {"h": 7, "w": 12, "x": x, "y": 17}})
+    y = 24
     widths = (5, 5, 4, 5, 5)
     for stage in STAGES:
         panels.append(_row(stage, y))

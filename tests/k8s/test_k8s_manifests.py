@@ -359,12 +359,12 @@ def test_pod_monitor_scrapes_the_metrics_port_of_every_ray_pod():
             assert ports["serve"] == profiles.SERVE_PORT  # KubeRay's worker readiness probe
 
 
-def test_dashboard_has_the_edge_generation_then_one_row_per_stage_with_ray_metric_names():
+def test_dashboard_has_the_edge_generation_ingestion_then_one_row_per_stage():
     board = dashboard()
     rows = [p for p in board["panels"] if p["type"] == "row"]
-    assert [r["title"] for r in rows] == ["Edge", "Generation", *STAGES]
+    assert [r["title"] for r in rows] == ["Edge", "Generation", "Ingestion", *STAGES]
     panels = [p for p in board["panels"] if p["type"] != "row"]
-    assert len(panels) == 3 + 2 + 5 * len(STAGES)
+    assert len(panels) == 3 + 2 + 2 + 5 * len(STAGES)
     by_title = {p["title"]: p for p in panels}
     edge = " ".join(t["expr"] for p in panels[:3] for t in p["targets"])
     assert "ray_rag_admission_decisions_total" in edge  # deployments.metrics' counter
@@ -376,6 +376,10 @@ def test_dashboard_has_the_edge_generation_then_one_row_per_stage_with_ray_metri
     assert all("ray_rag_time_to_first_token_seconds_bucket" in t["expr"] for t in ttft["targets"])
     (tokens,) = by_title["Generation: tokens/s"]["targets"]
     assert "rate(ray_rag_generated_tokens_total" in tokens["expr"]
+    (docs,) = by_title["Ingestion: documents/s"]["targets"]
+    assert "ray_rag_ingested_documents_total" in docs["expr"] and "outcome" in docs["expr"]
+    (chunks,) = by_title["Ingestion: chunks/s"]["targets"]
+    assert "rate(ray_rag_ingested_chunks_total" in chunks["expr"]
     for stage in STAGES:
         titles = {p["title"] for p in panels if p["title"].startswith(f"{stage}:")}
         assert titles == {
