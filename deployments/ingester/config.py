@@ -134,4 +134,11 @@ class IngesterConfig(BaseModel):
         le=10000,
         description="Most documents one POST /v1/documents call accepts (jobs take more).",
     )
+    num_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="torch threads of the Ingester's encoder; None: the replica's CPU share "
+        "rounded up (the encoders' own settings are the query stages').",
+    )
     jobs: JobsConfig = Field(default_factory=JobsConfig, description="Ingestion jobs.")

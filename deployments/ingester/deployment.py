@@ -61,8 +61,10 @@ class Ingester:
     ) -> None:
         route_stage_logs()  # this replica's deployments.* logs through Serve's logger
         self.cfg = IngesterConfig.model_validate(config)
+        threads = {"num_threads": self.cfg.num_threads} if self.cfg.num_threads else {}
         self.encoder = encoder or load_passage_encoder(
-            EmbedderConfig.model_validate(embedder), TokenEncoderConfig.model_validate(tokens)
+            EmbedderConfig.model_validate(embedder).model_copy(update=threads),
+            TokenEncoderConfig.model_validate(tokens).model_copy(update=threads),
         )
         self.store = store or MilvusStore(MilvusConfig.model_validate(milvus), dim=self.encoder.dim)
         self.library = Library(self.store)

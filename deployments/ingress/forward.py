@@ -98,7 +98,9 @@ async def forward(
     measured = False
     try:
         result = await _within(call_stage(lambda: call(deadline, plan), stage=stage), budget)
-        measured = True
+        # A cached answer says nothing about what the graph can carry: learning from it
+        # would set the latency "alone" (and so the objective) to a cache lookup's.
+        measured = not getattr(result, "cached", False)
         return result
     finally:
         books.done(ticket, measured=measured)

@@ -49,7 +49,11 @@ def write_config(tmp: Path, port: int, model: Path, milvus: dict) -> Path:
             # steady clients from being shed on a busy CI machine.
             "ingress": {"admission": {"latency_objective_s": 30}},
             # A killed Ingester's job is taken over within seconds, not the default 30.
-            "ingester": {"jobs": {"lease_s": 8, "heartbeat_s": 1, "batch_documents": 4}},
+            # Two encoder threads: the 2 MB job takes half the time (the query stages idle).
+            "ingester": {
+                "num_threads": 2,
+                "jobs": {"lease_s": 8, "heartbeat_s": 1, "batch_documents": 4},
+            },
             "generator": {
                 "mode": "vllm",  # start-up must fail rather than silently fall back
                 "model": str(model),

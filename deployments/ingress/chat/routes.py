@@ -88,7 +88,7 @@ async def chat_completions(
                 request,
                 "query",
                 lambda deadline, plan: to.supervisor.answer.remote(
-                    question, top_k, deadline, plan, history, asks
+                    question, top_k, deadline, plan, history, asks, body.where
                 ),
             )
         else:
@@ -96,7 +96,7 @@ async def chat_completions(
                 request,
                 "query",
                 lambda deadline, plan: to.supervisor.options(stream=True).answer_stream.remote(
-                    question, top_k, deadline, plan, history, asks
+                    question, top_k, deadline, plan, history, asks, body.where
                 ),
             )
     except Exception as exc:  # noqa: BLE001 - every failure becomes the error body

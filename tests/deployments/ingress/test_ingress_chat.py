@@ -82,7 +82,7 @@ def test_a_whole_answer_in_openais_shape_with_citations() -> None:
     )
     (citation,) = out.model_extra["citations"]
     assert (citation["doc_id"], citation["text"]) == (HIT.doc_id, HIT.text)
-    ((question, top_k, _deadline, _plan, history, asks),) = supervisor.answer.calls
+    ((question, top_k, _deadline, _plan, history, asks, where),) = supervisor.answer.calls
     assert (question, top_k) == ("And what does it index?", 5)
     assert history == (
         ("system", "Answer briefly."),
@@ -90,6 +90,26 @@ def test_a_whole_answer_in_openais_shape_with_citations() -> None:
         ("assistant", "Milvus [1]."),
     )
     assert asks == Sampling(max_tokens=32, temperature=0.3, stop=("\n\n",))
+    assert where is None  # no filter asked for
+
+
+def test_a_filter_in_extra_body_reaches_the_supervisor_as_an_expression() -> None:
+    supervisor = StreamingSupervisor()
+    sdk(supervisor).chat.completions.create(
+        model="rag", messages=CONVERSATION, extra_body={"filter": {"source": "a.md"}}
+    )
+    ((*_, where),) = supervisor.answer.calls
+    assert where == 'metadata["source"] == "a.md"'
+
+
+def test_a_bad_filter_is_a_400_naming_it() -> None:
+    supervisor = StreamingSupervisor()
+    client = TestClient(fake_api(supervisor=supervisor))
+    body = {"model": "rag", "messages": CONVERSATION, "filter": {"year": {"$gt": True}}}
+    reply = client.post("/v1/chat/completions", json=body)
+    assert reply.status_code == 400
+    assert reply.json()["error"]["param"].startswith("filter")
+    assert supervisor.answer.calls == []
 
 
 def test_a_streamed_answer_arrives_piece_by_piece_and_ends_with_citations() -> None:

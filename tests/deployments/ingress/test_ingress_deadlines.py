@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import httpx
 import pytest
@@ -102,6 +103,28 @@ def test_once_measured_a_crowd_gets_cheaper_plans_before_being_shed() -> None:
     assert [] in served  # some full
     assert any(d for d in served)  # some degraded, marked in the reply
     assert any(r.status_code == 503 for r in replies)  # the rest shed
+
+
+class CachedSupervisor(SlowSupervisor):
+    """Answers at once, from its cache."""
+
+    async def _answer(self, args):
+        answer = await super()._answer(args)
+        return dataclasses.replace(answer, cached=True)
+
+
+def test_a_cached_answer_teaches_the_books_nothing() -> None:
+    """A cache hit takes milliseconds; learning from it would make the latency "alone"
+    (and the objective, a multiple of it) a cache lookup's, and shed real queries."""
+    measured = app(SlowSupervisor(0.05))
+    asyncio.run(post(measured))
+    assert measured.state.admission._alone  # an uncached answer is measured
+    cached = app(CachedSupervisor(0.0))
+    (reply,) = asyncio.run(post(cached))
+    assert reply.status_code == 200 and reply.json()["cached"] is True
+    books = cached.state.admission
+    assert books._alone == {} and books._demand == {} and books.in_flight == 0
+    assert books.objective_s("query") == float("inf")
 
 
 def test_behind_serve_the_app_leaves_the_request_id_header_to_serves_proxy() -> None:

@@ -271,18 +271,6 @@ def test_a_405_says_which_methods_the_route_allows(client):
     assert reply.headers["Allow"] == "POST"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a path served by several routers (GET /v1/documents in the query-"
-    "scoped one, POST in the ingest-scoped one) answers a 405 whose Allow names the first "
-    "route's methods only (Starlette's), 'GET' instead of 'GET, POST'",
-)
-def test_a_405_on_a_path_of_several_routers_allows_all_their_methods(client):
-    reply = client.delete("/v1/documents")
-    assert reply.status_code == 405
-    assert set(reply.headers["Allow"].split(", ")) == {"GET", "POST"}
-
-
 def test_an_error_without_a_caller_id_gets_one_in_body_and_header(client):
     reply = client.post("/v1/query", json={})
     rid = reply.json()["error"]["request_id"]
