@@ -18,14 +18,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from deployments.common.store.filters import metadata_expression
 from deployments.common.text import SEARCHABLE, searchable
-from deployments.errors import InvalidRequestError
 from deployments.ingress.schemas import (
     MAX_QUERY_CHARS,
     MAX_TOP_K,
     TOO_LARGE,
     Citation,
+    Filtered,
+    FilterSpec,
     JsonInt,
     json_int,
 )
@@ -139,7 +139,7 @@ class ResponseFormat(_Strict):
     type: Literal["text"] = Field(description="Only text answers (with citations).")
 
 
-class ChatCompletionRequest(_Strict):
+class ChatCompletionRequest(_Strict, Filtered):
     """``POST /v1/chat/completions``: OpenAI's request body."""
 
     model: str = Field(min_length=1, max_length=256, description="A model of `/v1/models`.")
@@ -175,7 +175,7 @@ class ChatCompletionRequest(_Strict):
     top_k: json_int(ge=1, le=MAX_TOP_K) | None = Field(
         default=None, description="Extension: passages to cite."
     )
-    filter: dict[str, Any] | None = Field(
+    filter: FilterSpec = Field(
         default=None,
         description="Extension: answer only from passages whose document metadata matches "
         "(the `filter` of /v1/query; with the openai SDK, pass it in `extra_body`).",
@@ -190,20 +190,6 @@ class ChatCompletionRequest(_Strict):
     store: bool | None = None
     metadata: dict[str, str] | None = None
     parallel_tool_calls: bool | None = None
-
-    @field_validator("filter")
-    @classmethod
-    def _filter(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        try:
-            metadata_expression(v)
-        except InvalidRequestError as exc:
-            raise ValueError(exc.message) from None
-        return v
-
-    @property
-    def where(self) -> str | None:
-        """The filter as a Milvus expression (None: no filter)."""
-        return metadata_expression(self.filter)
 
     @model_validator(mode="before")
     @classmethod
