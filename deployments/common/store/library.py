@@ -47,6 +47,7 @@ class Library:
         self.store = store
         self.name = store.cfg.docs_collection
         client = store.client
+        store.track(self.name)
         store.call(
             "library schema check",
             schema.ensure_collection,

@@ -109,6 +109,7 @@ class MilvusStore:
         self.chunks = cfg.collection
         self.tokens = cfg.tokens_collection
         self._client = client if client is not None else connect(cfg)
+        self._tracked: set[str] = set()
         self.call("schema check", self._ensure_collections)
 
     @property
@@ -154,10 +155,17 @@ class MilvusStore:
                 f"Milvus at {self.cfg.uri} did not answer the {what} ({exc}); retry shortly"
             ) from exc
 
+    def track(self, collection: str) -> None:
+        """Also load ``collection`` again after a Milvus restart (the library, the state)."""
+        self._tracked.add(collection)
+
     def _load(self) -> None:
+        """Load every collection this store reads: a restarted Milvus has released them."""
         self._client.load_collection(self.tokens)
         if self.dim is not None:
             self._client.load_collection(self.chunks)
+        for name in sorted(self._tracked):
+            self._client.load_collection(name)
 
     # -- writes -------------------------------------------------------------------------
     def write_tokens(self, chunks: Sequence[Chunk], blobs: Sequence[str]) -> None:

@@ -42,6 +42,7 @@ class StateStore:
         self.store = store
         self.name = store.cfg.state_collection
         client = store.client
+        store.track(self.name)
         store.call(
             "state schema check",
             schema.ensure_collection,

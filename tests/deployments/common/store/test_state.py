@@ -105,3 +105,11 @@ def test_forget_job_removes_its_row_inputs_and_cancel_request(state) -> None:
     assert state.job("kept") is not None and state.cancel_requested("kept")
     assert len(state.staged("kept")) == 1
     assert state.corpus_stamp() == stamp
+
+
+def test_after_milvus_released_it_the_state_collection_is_loaded_again(state) -> None:
+    """A restarted Milvus has every collection released; the state's reads (every job
+    poll, every cached answer's stamp) must load it again, not fail until a restart."""
+    stamp = state.bump_corpus()
+    state.store.client.release_collection(state.name)
+    assert state.corpus_stamp() == stamp
