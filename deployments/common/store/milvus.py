@@ -155,9 +155,32 @@ class MilvusStore:
                 f"Milvus at {self.cfg.uri} did not answer the {what} ({exc}); retry shortly"
             ) from exc
 
-    def track(self, collection: str) -> None:
-        """Also load ``collection`` again after a Milvus restart (the library, the state)."""
+    def attach(self, collection: str, build: Callable[[Any], tuple], what: str) -> None:
+        """Create or check ``collection`` (``build(client)`` gives its schema and index) and
+        load it again after a Milvus restart: the library's and the state's collections."""
+        client = self._client
         self._tracked.add(collection)
+        self.call(what, schema.ensure_collection, client, collection, lambda: build(client))
+
+    def scan(
+        self, collection: str, where: str, fields: list[str], what: str, *, batch: int = 256
+    ) -> list[dict[str, Any]]:
+        """Every row of ``collection`` matching ``where`` (read ``batch`` at a time; Milvus
+        caps one query's result, an iterator does not)."""
+
+        def read() -> list[dict[str, Any]]:
+            iterator = self._client.query_iterator(
+                collection, batch_size=batch, filter=where, output_fields=fields
+            )
+            rows: list[dict[str, Any]] = []
+            try:
+                while part := iterator.next():
+                    rows.extend(part)
+            finally:
+                iterator.close()
+            return rows
+
+        return self.call(what, read)
 
     def _load(self) -> None:
         """Load every collection this store reads: a restarted Milvus has released them."""
@@ -289,8 +312,13 @@ class MilvusStore:
 
     def count(self, *, tokens: bool = False) -> int:
         """Rows in the chunk collection (or the token collection)."""
-        name = self.tokens if tokens else self.chunks
-        rows = self.call("count", self._client.query, name, filter="", output_fields=["count(*)"])
+        return self.rows_in(self.tokens if tokens else self.chunks)
+
+    def rows_in(self, collection: str) -> int:
+        """Rows in ``collection``."""
+        rows = self.call(
+            "count", self._client.query, collection, filter="", output_fields=["count(*)"]
+        )
         return int(rows[0]["count(*)"]) if rows else 0
 
     def search(

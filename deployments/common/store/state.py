@@ -41,15 +41,7 @@ class StateStore:
     def __init__(self, store: MilvusStore) -> None:
         self.store = store
         self.name = store.cfg.state_collection
-        client = store.client
-        store.track(self.name)
-        store.call(
-            "state schema check",
-            schema.ensure_collection,
-            client,
-            self.name,
-            lambda: schema.state_schema(client),
-        )
+        store.attach(self.name, schema.state_schema, "state schema check")
 
     # -- corpus stamp -------------------------------------------------------------------
     def corpus_stamp(self) -> str:
@@ -140,19 +132,7 @@ class StateStore:
 
     # -- plumbing -----------------------------------------------------------------------
     def _rows(self, where: str, fields: list[str], what: str) -> list[dict[str, Any]]:
-        def scan() -> list[dict[str, Any]]:
-            iterator = self.store.client.query_iterator(
-                self.name, batch_size=256, filter=where, output_fields=fields
-            )
-            rows: list[dict[str, Any]] = []
-            try:
-                while batch := iterator.next():
-                    rows.extend(batch)
-            finally:
-                iterator.close()
-            return rows
-
-        return self.store.call(what, scan)
+        return self.store.scan(self.name, where, fields, what)
 
     def _latest(self, where: str, fields: list[str], what: str) -> list[dict[str, Any]]:
         """The few rows of a lookup by key, read after every write made before it.

@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse
@@ -114,8 +115,17 @@ def to_document(d: DocumentIn) -> Document:
     )
 
 
-async def _ingester(request: Request, call, route: str = "ingest"):
-    return await forward(request, route, lambda _d, _p: call(), stage="Ingester", admit=False)
+async def _ingester(request: Request, call: Callable[[], Any], reply: Callable[[Any], Any]):
+    """``reply(result)`` of ``call()`` (an Ingester method's ``.remote(...)``), forwarded
+    under the request's deadline; any failure, ``call``'s own checks included, becomes the
+    error body."""
+    try:
+        result = await forward(
+            request, "ingest", lambda _d, _p: call(), stage="Ingester", admit=False
+        )
+    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
+        return error_response(exc, request_id=request_id(request))
+    return reply(result)
 
 
 @documents.post("/v1/documents", response_model=DocumentsResponse)
@@ -130,16 +140,16 @@ async def add_documents(
     skipped, or replaced with ``on_existing: replace``). Larger loads: ingestion jobs."""
     docs = [to_document(d) for d in body.documents]
     replace = body.on_existing == "replace"
-    try:
-        result = await _ingester(request, lambda: to.ingester.ingest.remote(docs, replace))
-    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
-        return error_response(exc, request_id=request_id(request))
-    return DocumentsResponse(
-        stored=result.stored,
-        skipped=result.skipped,
-        chunks=result.chunks,
-        ids=result.ids,
-        replaced=result.replaced,
+    return await _ingester(
+        request,
+        lambda: to.ingester.ingest.remote(docs, replace),
+        lambda result: DocumentsResponse(
+            stored=result.stored,
+            skipped=result.skipped,
+            chunks=result.chunks,
+            ids=result.ids,
+            replaced=result.replaced,
+        ),
     )
 
 
@@ -151,14 +161,14 @@ async def list_documents(
     after: After = None,
 ) -> DocumentPage | JSONResponse:
     """The stored documents in id order, a page at a time."""
-    try:
-        page = await _ingester(request, lambda: to.ingester.documents.remote(limit, after))
-    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
-        return error_response(exc, request_id=request_id(request))
-    return DocumentPage(
-        documents=[StoredDocument.of(r) for r in page.documents],
-        total=page.total,
-        next_after=page.next_after,
+    return await _ingester(
+        request,
+        lambda: to.ingester.documents.remote(limit, after),
+        lambda page: DocumentPage(
+            documents=[StoredDocument.of(r) for r in page.documents],
+            total=page.total,
+            next_after=page.next_after,
+        ),
     )
 
 
@@ -166,11 +176,7 @@ async def list_documents(
 async def get_document(
     doc_id: DocId, request: Request, to: BackendsDep
 ) -> StoredDocument | JSONResponse:
-    try:
-        record = await _ingester(request, lambda: to.ingester.document.remote(doc_id))
-    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
-        return error_response(exc, request_id=request_id(request))
-    return StoredDocument.of(record)
+    return await _ingester(request, lambda: to.ingester.document.remote(doc_id), StoredDocument.of)
 
 
 @documents.put("/v1/documents/{doc_id:path}", response_model=ReplaceResponse)
@@ -183,18 +189,21 @@ async def replace_document(
 ) -> ReplaceResponse | JSONResponse:
     """Store this content as the document ``doc_id``: its new version replaces the old
     one whole (a query sees one or the other); the same content again changes nothing."""
-    try:
+
+    def store():
         if body.id is not None and body.id != doc_id:
             raise InvalidRequestError(
                 f"the body's id {body.id!r} is not the path's {doc_id!r}; omit it",
                 param="id",
             )
         doc = to_document(body.model_copy(update={"id": doc_id}))
-        result = await _ingester(request, lambda: to.ingester.ingest.remote([doc], True))
-    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
-        return error_response(exc, request_id=request_id(request))
-    outcome = "unchanged" if result.skipped else "replaced" if result.replaced else "stored"
-    return ReplaceResponse(id=doc_id, status=outcome, chunks=result.chunks)
+        return to.ingester.ingest.remote([doc], True)
+
+    def reply(result) -> ReplaceResponse:
+        outcome = "unchanged" if result.skipped else "replaced" if result.replaced else "stored"
+        return ReplaceResponse(id=doc_id, status=outcome, chunks=result.chunks)
+
+    return await _ingester(request, store, reply)
 
 
 @documents.delete("/v1/documents/{doc_id:path}", response_model=DeletedResponse)
@@ -202,11 +211,11 @@ async def delete_document(
     doc_id: DocId, request: Request, to: BackendsDep
 ) -> DeletedResponse | JSONResponse:
     """Delete the document: every chunk of it, then its library entry."""
-    try:
-        record = await _ingester(request, lambda: to.ingester.delete.remote(doc_id))
-    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
-        return error_response(exc, request_id=request_id(request))
-    return DeletedResponse(id=doc_id, chunks=record.chunks)
+    return await _ingester(
+        request,
+        lambda: to.ingester.delete.remote(doc_id),
+        lambda record: DeletedResponse(id=doc_id, chunks=record.chunks),
+    )
 
 
 @jobs.post(
@@ -218,15 +227,14 @@ async def submit_job(
     """Queue the documents for ingestion and answer at once; poll the job for progress."""
     docs = [to_document(d) for d in body.documents]
     replace = body.on_existing == "replace"
-    try:
-        job = await _ingester(request, lambda: to.ingester.submit.remote(docs, replace))
-    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
-        return error_response(exc, request_id=request_id(request))
-    reply = IngestJobResponse.of(job)
-    return JSONResponse(
-        reply.model_dump(mode="json"),
-        status_code=status.HTTP_202_ACCEPTED,
-        headers={"Location": f"/v1/ingest/jobs/{job.job_id}"},
+    return await _ingester(
+        request,
+        lambda: to.ingester.submit.remote(docs, replace),
+        lambda job: JSONResponse(
+            IngestJobResponse.of(job).model_dump(mode="json"),
+            status_code=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/v1/ingest/jobs/{job.job_id}"},
+        ),
     )
 
 
@@ -236,27 +244,19 @@ async def list_jobs(
     to: BackendsDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Most recent jobs.")] = 50,
 ) -> JobListResponse | JSONResponse:
-    try:
-        found = await _ingester(request, lambda: to.ingester.recent_jobs.remote(limit))
-    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
-        return error_response(exc, request_id=request_id(request))
-    return JobListResponse(jobs=[IngestJobResponse.of(j) for j in found])
+    return await _ingester(
+        request,
+        lambda: to.ingester.recent_jobs.remote(limit),
+        lambda found: JobListResponse(jobs=[IngestJobResponse.of(j) for j in found]),
+    )
 
 
 @jobs.get("/v1/ingest/jobs/{job_id}", response_model=IngestJobResponse)
 async def get_job(job_id: JobId, request: Request, to: BackendsDep):
-    try:
-        job = await _ingester(request, lambda: to.ingester.job.remote(job_id))
-    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
-        return error_response(exc, request_id=request_id(request))
-    return IngestJobResponse.of(job)
+    return await _ingester(request, lambda: to.ingester.job.remote(job_id), IngestJobResponse.of)
 
 
 @jobs.delete("/v1/ingest/jobs/{job_id}", response_model=IngestJobResponse)
 async def cancel_job(job_id: JobId, request: Request, to: BackendsDep):
     """Cancel the job: it stops at its next batch; documents already stored stay."""
-    try:
-        job = await _ingester(request, lambda: to.ingester.cancel.remote(job_id))
-    except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
-        return error_response(exc, request_id=request_id(request))
-    return IngestJobResponse.of(job)
+    return await _ingester(request, lambda: to.ingester.cancel.remote(job_id), IngestJobResponse.of)
