@@ -23,6 +23,7 @@ import yaml
 from deployments.common.codec import decode_tokens
 from deployments.common.encoders.config import EmbedderConfig, TokenEncoderConfig
 from deployments.common.encoders.passages import load_passage_encoder
+from deployments.common.ids import chunk_id, chunk_version
 from deployments.common.prompt import build_messages
 from deployments.reranker.maxsim import maxsim
 from deployments.rewriter.config import RewriterConfig
@@ -124,7 +125,13 @@ def test_ingestion_is_idempotent_with_unicode_ids(graph, ingested):
     assert ingested["ids"][4] == DOCS[4]["id"]
     again = post(graph, "/v1/documents", {"documents": DOCS})
     assert again.status_code == 200, again.text
-    assert again.json() == {"stored": 0, "skipped": len(DOCS), "chunks": 0, "ids": ingested["ids"]}
+    assert again.json() == {
+        "stored": 0,
+        "skipped": len(DOCS),
+        "replaced": 0,
+        "chunks": 0,
+        "ids": ingested["ids"],
+    }
 
 
 def test_both_retriever_replicas_serve_queries(graph, ingested):
@@ -230,7 +237,8 @@ def test_a_unicode_id_is_cited_back_as_given(graph, ingested):
     assert reply.status_code == 200, reply.text
     (top,) = reply.json()["citations"]
     assert top["doc_id"] == DOCS[4]["id"]
-    assert top["chunk_id"] == DOCS[4]["id"] + "#0000"
+    version = chunk_version(top["chunk_id"], DOCS[4]["id"])
+    assert top["chunk_id"] == chunk_id(DOCS[4]["id"], 0, version) and version
 
 
 def test_an_error_raised_inside_a_stage_reaches_the_client_as_a_400(graph, ingested):
