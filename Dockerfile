@@ -2,19 +2,24 @@
 # The RAG graph on the official Ray image of the pinned Ray version (pyproject.toml).
 #
 #   docker build --build-arg VARIANT=cpu -t REGISTRY/rag-serve:0.1.0-cpu .
-#   docker build --build-arg VARIANT=gpu -t REGISTRY/rag-serve:0.1.0-gpu .
-#   # optional: bake a model's weights into the image (default: none, fetched at run time)
-#   docker build --build-arg VARIANT=gpu --build-arg PRELOAD_MODEL=Qwen/Qwen2.5-0.5B-Instruct \
+#   docker build --build-arg VARIANT=cu128 -t REGISTRY/rag-serve:0.1.0-gpu .
+#   # optional: bake a model's weights into the image (default: none; on Kubernetes the
+#   # model-cache volume holds them, k8s/overlays/*/model-cache.yaml)
+#   docker build --build-arg VARIANT=cu128 --build-arg PRELOAD_MODEL=Qwen/Qwen2.5-0.5B-Instruct \
 #     --secret id=hf_token,env=HF_TOKEN -t REGISTRY/rag-serve:0.1.0-gpu-qwen .
+#   docker push REGISTRY/rag-serve:0.1.0-gpu   # then deploy by the digest it prints
 #
 # rayproject/ray tags are {version}-py{3XY}-{platform}: platform "cpu" (Ubuntu) or a CUDA
-# build ("cu128", ...; "gpu" is Ray's alias for its default CUDA build). The image runs as
-# user `ray` (uid 1000, gid 100) with Python in /home/ray/anaconda3; this file keeps it.
+# build. GPU images name their CUDA build explicitly ("cu128": CUDA 12.8), never Ray's
+# moving "gpu" alias, so a rebuild of the same commit gets the same CUDA; the node's NVIDIA
+# driver must support it (R570+ for 12.8). The image's user is `ray` (uid 1000, gid 100,
+# Python in /home/ray/anaconda3); the Kubernetes pods run it as uid 10001 in group 100
+# with a read-only root filesystem (graph/k8s/pods.py), which reads everything it needs.
 # On Kubernetes, KubeRay replaces the command with `ray start ...` and ignores HEALTHCHECK.
 
 ARG RAY_VERSION=2.60.0
 ARG PYTHON_TAG=py311
-# cpu | gpu | a CUDA platform tag such as cu128
+# cpu | a CUDA platform tag such as cu128 (Ray's "gpu" alias works, but moves between releases)
 ARG VARIANT=cpu
 FROM rayproject/ray:${RAY_VERSION}-${PYTHON_TAG}-${VARIANT}
 

@@ -22,6 +22,32 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 
+# checkov scans the rendered manifests (`python -m graph.k8s scan`). It gets its own venv:
+# it pins packaging<24 and networkx<2.7, while ray needs packaging>=24.2 and llama-index-core
+# networkx>=3. Checked on every run: it lives outside .venv.
+TOOLS_VENV=${TOOLS_VENV:-.venv-tools}
+CHECKOV_VERSION=3.3.30
+if [ ! -f "$TOOLS_VENV/.checkov-$CHECKOV_VERSION" ]; then
+  echo "setup: checkov $CHECKOV_VERSION into $TOOLS_VENV"
+  [ -x "$TOOLS_VENV/bin/python" ] || "$PYTHON" -m venv "$TOOLS_VENV"
+  "$TOOLS_VENV/bin/pip" install --quiet "checkov==$CHECKOV_VERSION"
+  rm -f "$TOOLS_VENV"/.checkov-*
+  touch "$TOOLS_VENV/.checkov-$CHECKOV_VERSION"
+fi
+
+# promtool loads and unit-tests the PrometheusRule (tests/k8s/test_k8s_alerts.py). Only
+# the binary is taken from Debian's prometheus package (no server installed or started).
+if [ ! -x "$TOOLS_VENV/bin/promtool" ]; then
+  echo "setup: promtool (from Debian's prometheus package) into $TOOLS_VENV/bin"
+  deb_dir=$(mktemp -d)
+  (cd "$deb_dir" && { apt-get download prometheus >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null && apt-get download prometheus >/dev/null; }; }) &&
+    dpkg-deb -x "$deb_dir"/prometheus_*.deb "$deb_dir/x" &&
+    cp "$deb_dir/x/usr/bin/promtool" "$TOOLS_VENV/bin/promtool" ||
+    echo "setup: WARNING could not fetch promtool; tests/k8s/test_k8s_alerts.py will fail" >&2
+  rm -rf "$deb_dir"
+fi
+
 stamp="$VENV/.setup-$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ]; then
   echo "setup: $VENV is up to date"

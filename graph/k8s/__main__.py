@@ -1,9 +1,11 @@
-"""``python -m graph.k8s render|check``: generate k8s/ from serve_config.yaml, or verify it.
+"""``python -m graph.k8s render|check|scan``: generate k8s/ from serve_config.yaml, verify, scan.
 
 python -m graph.k8s render                      # (re)write every generated file in k8s/
 python -m graph.k8s render --overlay gpu        # print one overlay as a YAML stream
-python -m graph.k8s render --overlay gpu --image REGISTRY/rag-serve:TAG --output gpu.yaml
+python -m graph.k8s render --overlay gpu --image REGISTRY/rag-serve@sha256:DIGEST --output gpu.yaml
 python -m graph.k8s check                       # exit 1 if k8s/ is not up to date
+python -m graph.k8s scan                        # checkov, Ray pods included; exit 1 on failures
+python -m graph.k8s scan --overlay gpu          # one overlay (with base and monitoring)
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from deployments.errors import ConfigError
 from graph.k8s.profiles import PROFILES
 from graph.k8s.render import K8S_DIR, overlay_stream, stale_files, write_all
+from graph.k8s.scan import ScanError, format_summary, scan
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,8 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("--image", help="image of every Ray container (with --overlay)")
     render.add_argument("--output", type=Path, help="write the overlay here instead of stdout")
     sub.add_parser("check", help="fail if the committed k8s/ files are stale")
+    scanner = sub.add_parser("scan", help="run checkov over the rendered manifests")
+    scanner.add_argument("--overlay", choices=sorted(PROFILES), help="scan this overlay only")
     args = parser.parse_args(argv)
     try:
+        if args.command == "scan":
+            results = scan(args.overlay)
+            print(format_summary(results))
+            return 1 if results.failed else 0
         if args.command == "check":
             stale = stale_files()
             if stale:
@@ -53,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except ConfigError as exc:  # invalid serve config or GPU placement: say why, no traceback
         print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except ScanError as exc:  # checkov missing or of another version: say how to install it
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
 

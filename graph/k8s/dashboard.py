@@ -1,5 +1,7 @@
-"""Grafana dashboard of the graph: one row per stage (latency, throughput, replicas,
-queue, GPU share), built from the metrics Ray Serve and Ray's reporter agent export.
+"""Grafana dashboard of the graph: the edge, generation and the vLLM engine
+(``graph.k8s.vllm_panels``), ingestion, then one row per stage (latency, throughput,
+replicas, queue, GPU share), built from the metrics Ray Serve, Ray's reporter agent and
+vLLM export.
 
 Metric names are Ray's own (the ``ray_`` prefix is added at export; counters gain
 ``_total``, histograms ``_bucket``): ``serve_deployment_processing_latency_ms``,
@@ -17,6 +19,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from graph.k8s.panel import panel
+from graph.k8s.vllm_panels import vllm_panels
+
 STAGES = (
     "Ingress",
     "Supervisor",
@@ -28,39 +33,10 @@ STAGES = (
     "Quota",
 )
 APPLICATION = "rag"
-DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 
 def _sel(stage: str, extra: str = "") -> str:
     return f'application="$application",deployment="{stage}"{extra}'
-
-
-def _panel(
-    title: str,
-    unit: str,
-    targets: list[tuple[str, str]],
-    description: str,
-    units_by_ref: dict[str, str] | None = None,
-) -> dict:
-    overrides = [
-        {
-            "matcher": {"id": "byFrameRefID", "options": ref},
-            "properties": [{"id": "unit", "value": ref_unit}],
-        }
-        for ref, ref_unit in (units_by_ref or {}).items()
-    ]
-    return {
-        "type": "timeseries",
-        "title": title,
-        "description": description,
-        "datasource": DATASOURCE,
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": overrides},
-        "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
-        "targets": [
-            {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "refId": chr(65 + i)}
-            for i, (expr, legend) in enumerate(targets)
-        ],
-    }
 
 
 def stage_panels(stage: str) -> list[dict[str, Any]]:
@@ -77,13 +53,13 @@ def stage_panels(stage: str) -> list[dict[str, Any]]:
             ('sum(ray_component_gpu_memory_mb{Component=~"VLLM::.*"}) * 1024 * 1024', "vLLM engine")
         )
     return [
-        _panel(
+        panel(
             f"{stage}: latency",
             "ms",
             [(f"histogram_quantile({q}, {bucket})", f"p{int(q * 100)}") for q in (0.5, 0.95, 0.99)],
             "Time a replica spends on one request (Serve's processing latency).",
         ),
-        _panel(
+        panel(
             f"{stage}: throughput",
             "reqps",
             [
@@ -95,13 +71,13 @@ def stage_panels(stage: str) -> list[dict[str, Any]]:
             ],
             "Requests and errors per second over all replicas.",
         ),
-        _panel(
+        panel(
             f"{stage}: replicas",
             "short",
             [(f"sum(ray_serve_deployment_replica_healthy{{{_sel(stage)}}})", "healthy")],
             "Healthy replicas; Serve's autoscaler moves this between min and max_replicas.",
         ),
-        _panel(
+        panel(
             f"{stage}: queue",
             "short",
             [
@@ -110,7 +86,7 @@ def stage_panels(stage: str) -> list[dict[str, Any]]:
             ],
             "Requests waiting for a replica, and requests being processed by replicas.",
         ),
-        _panel(
+        panel(
             f"{stage}: GPU share",
             "bytes",
             gpu_targets,
@@ -121,15 +97,16 @@ def stage_panels(stage: str) -> list[dict[str, Any]]:
     ]
 
 
-def shed_share(by: str = "") -> str:
+def shed_share(by: str = "", application: str = "$application") -> str:
     """Shed decisions over all decisions, optionally per label ``by`` (0 while nothing is
-    shed, rather than "no data": the shed rate falls back to 0 times every rate).
+    shed, rather than "no data": the shed rate falls back to 0 times every rate), of the
+    dashboard's chosen application or a named one (the alerts').
 
     >>> shed_share("route").split(" (rate(")[0]
     'sum by (route)'
     """
-    every = 'rate(ray_rag_admission_decisions_total{application="$application"}[5m])'
-    shed = every.replace('"$application"', '"$application",outcome="shed"')
+    every = f'rate(ray_rag_admission_decisions_total{{application="{application}"}}[5m])'
+    shed = every.replace(f'"{application}"', f'"{application}",outcome="shed"')
     total = f"sum by ({by})" if by else "sum"
     return f"{total} ({shed} or 0 * {every}) / {total} ({every})"
 
@@ -138,7 +115,7 @@ def edge_panels() -> list[dict[str, Any]]:
     """The edge's row: what admission control decided, the share it shed, the error replies
     by code."""
     return [
-        _panel(
+        panel(
             "Edge: admission",
             "reqps",
             [
@@ -151,14 +128,14 @@ def edge_panels() -> list[dict[str, Any]]:
             "Queries served with the full graph, served degraded (a cheaper plan: shallow "
             "rerank, or no rerank and an extractive answer) and shed (503 overloaded).",
         ),
-        _panel(
+        panel(
             "Edge: shed share",
             "percentunit",
             [(shed_share(), "all routes"), (shed_share("route"), "{{route}}")],
             "Share of admission decisions that shed the query (503 overloaded with "
             "Retry-After): shed / (full + degraded + shed), over 5 minutes.",
         ),
-        _panel(
+        panel(
             "Edge: error replies",
             "reqps",
             [
@@ -181,7 +158,7 @@ def generation_panels() -> list[dict[str, Any]]:
         '{application="$application"}[5m])) by (le, route)'
     )
     return [
-        _panel(
+        panel(
             "Generation: time to first token",
             "s",
             [
@@ -191,7 +168,7 @@ def generation_panels() -> list[dict[str, Any]]:
             "Seconds from a request's arrival to the first token of its streamed answer "
             "(rag_time_to_first_token_seconds), p50 and p95 per route.",
         ),
-        _panel(
+        panel(
             "Generation: tokens/s",
             "short",
             [
@@ -210,7 +187,7 @@ def generation_panels() -> list[dict[str, Any]]:
 def ingestion_panels() -> list[dict[str, Any]]:
     """Documents and chunks the Ingester stores, by way in (requests or jobs)."""
     return [
-        _panel(
+        panel(
             "Ingestion: documents/s",
             "short",
             [
@@ -223,7 +200,7 @@ def ingestion_panels() -> list[dict[str, Any]]:
             "Documents stored, skipped (stored already, or unchanged) and refused per second "
             "(rag_ingested_documents), by way in: requests (POST/PUT /v1/documents) or jobs.",
         ),
-        _panel(
+        panel(
             "Ingestion: chunks/s",
             "short",
             [
@@ -248,35 +225,45 @@ def _row(title: str, y: int) -> dict[str, Any]:
     }
 
 
-def dashboard() -> dict[str, Any]:
-    """The dashboard JSON model (Grafana schema 39): the edge's row, the generation row,
-    the ingestion row, then one row per stage."""
-    panels: list[dict[str, Any]] = [_row("Edge", 0)]
-    for x, panel in zip((0, 8, 16), edge_panels(), strict=True):
-        panels.append(panel | {"gridPos": {"h": 7, "w": 8, "x": x, "y": 1}})
-    panels.append(_row("Generation", 8))
-    for x, panel in zip((0, 12), generation_panels(), strict=True):
-        panels.append(panel | {"gridPos": {"h": 7, "w": 12, "x": x, "y": 9}})
-    panels.append(_row("Ingestion", 16))
-    for x, panel in zip((0, 12), ingestion_panels(), strict=True):
-        panels.append(panel | {"gridPos": {"h": 7, "w": 12, "x": x, "y": 17}})
-    y = 24
-    widths = (5, 5, 4, 5, 5)
-    for stage in STAGES:
-        panels.append(_row(stage, y))
-        y += 1
+def _lay_out(
+    panels: list[dict[str, Any]], widths: tuple[int, ...], y: int
+) -> tuple[list[dict[str, Any]], int]:
+    """``panels`` placed left to right on lines of ``widths`` (each line 7 high) from ``y``;
+    returns them and the first free ``y`` below."""
+    placed = []
+    for start in range(0, len(panels), len(widths)):
         x = 0
-        for panel, width in zip(stage_panels(stage), widths, strict=True):
-            panels.append(panel | {"gridPos": {"h": 7, "w": width, "x": x, "y": y}})
+        for item, width in zip(panels[start : start + len(widths)], widths, strict=False):
+            placed.append(item | {"gridPos": {"h": 7, "w": width, "x": x, "y": y}})
             x += width
         y += 7
-    for i, panel in enumerate(panels, start=1):
-        panel["id"] = i
+    return placed, y
+
+
+def dashboard() -> dict[str, Any]:
+    """The dashboard JSON model (Grafana schema 39): the edge's row, the generation row,
+    the vLLM engine's row, the ingestion row, then one row per stage."""
+    sections = [
+        ("Edge", edge_panels(), (8, 8, 8)),
+        ("Generation", generation_panels(), (12, 12)),
+        ("vLLM", vllm_panels(), (8, 8, 8)),
+        ("Ingestion", ingestion_panels(), (12, 12)),
+        *((stage, stage_panels(stage), (5, 5, 4, 5, 5)) for stage in STAGES),
+    ]
+    panels: list[dict[str, Any]] = []
+    y = 0
+    for title, row_panels, widths in sections:
+        panels.append(_row(title, y))
+        placed, y = _lay_out(row_panels, widths, y + 1)
+        panels += placed
+    for i, item in enumerate(panels, start=1):
+        item["id"] = i
     return {
         "uid": "rag-serve-stages",
         "title": "rag-serve: stages",
-        "description": "Admission, generation (time to first token, tokens/s) and per-stage "
-        "latency, throughput, replicas, queue and GPU share of the RAG graph (Ray Serve "
+        "description": "Admission, generation (time to first token, tokens/s), the vLLM "
+        "engine (batch, KV cache, token latencies, preemptions) and per-stage latency, "
+        "throughput, replicas, queue and GPU share of the RAG graph (Ray Serve and vLLM "
         "metrics; generated by `python -m graph.k8s render`).",
         "tags": ["ray", "serve", "rag"],
         "schemaVersion": 39,

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from graph.k8s import availability, monitoring, pods
 from graph.k8s import profiles as p
 from graph.k8s.profiles import Profile, WorkerGroup
 
 Manifest = dict[str, Any]
-
-RAY_UID, RAY_GID = 1000, 100  # user `ray` of the rayproject/ray images
 
 
 def _labels(component: str) -> dict[str, str]:
@@ -28,8 +27,30 @@ def _meta(name: str, component: str) -> dict[str, Any]:
     return {"name": name, "namespace": p.NAMESPACE, "labels": _labels(component)}
 
 
-def namespace() -> Manifest:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": p.NAMESPACE}}
+def _pod_security(enforce: str) -> dict[str, str]:
+    """Pod Security admission labels: ``enforce`` refuses a pod that breaks that level at
+    creation (naming the rule); "restricted" is always audited and warned about."""
+    return {
+        "pod-security.kubernetes.io/enforce": enforce,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+    }
+
+
+def namespaces() -> list[Manifest]:
+    """``rag`` (the graph; "restricted" enforced) and ``milvus`` (the Milvus chart, whose
+    Milvus, etcd and MinIO pods are not all "restricted": "baseline" enforced, "restricted"
+    warned). Neither is in an overlay's kustomization: ``kubectl delete -k`` of an overlay
+    must not delete a namespace, and with it Milvus and its data."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": _pod_security(level)},
+        }
+        for name, level in ((p.NAMESPACE, "restricted"), (p.MILVUS_NAMESPACE, "baseline"))
+    ]
 
 
 def secret_example() -> Manifest:
@@ -77,16 +98,6 @@ def _keys_mount() -> dict[str, Any]:
     return {"name": "api-keys", "mountPath": p.KEYS_DIR, "readOnly": True}
 
 
-def _secret_env() -> list[dict[str, Any]]:
-    def ref(key: str, optional: bool) -> dict[str, Any]:
-        return {
-            "name": key,
-            "valueFrom": {"secretKeyRef": {"name": p.SECRET, "key": key, "optional": optional}},
-        }
-
-    return [ref("MILVUS_TOKEN", False), ref("HF_TOKEN", True)]
-
-
 #: Ray Serve's high-throughput mode (gRPC between replicas, direct ingress), on the head and
 #: every worker as KubeRay's guide asks. Measured on the 2-core dev VM: 1.05-1.11x the
 #: graph's query throughput and 1.13x on the retrieval path (docs/PERFORMANCE.md); more
@@ -95,30 +106,30 @@ def _secret_env() -> list[dict[str, Any]]:
 SERVE_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
 
 
-def _container(name: str, image: str, ports: dict[str, int], resources: dict) -> dict:
+def _env(values: dict[str, str]) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in values.items()]
+
+
+def _container(
+    name: str, image: str, ports: dict[str, int], resources: dict, env: dict[str, str]
+) -> dict:
     return {
         "name": name,
         "image": image,
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": "IfNotPresent",  # an image by digest never changes
         "ports": [{"name": n, "containerPort": port} for n, port in ports.items()],
-        "env": _secret_env() + [{"name": k, "value": v} for k, v in SERVE_ENV.items()],
+        "env": _env(pods.RUNTIME_ENV | SERVE_ENV | env),
         "resources": resources,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,  # also disables the image's passwordless sudo
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": pods.container_security(),
+        "volumeMounts": [*pods.scratch_mounts(), pods.secrets_mount()],
     }
 
 
-def _pod_spec(container: dict, *, gpu: bool = False) -> dict[str, Any]:
+def _pod_spec(container: dict, *, shm: str, gpu: bool = False) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RAY_UID,
-            "runAsGroup": RAY_GID,
-            "fsGroup": RAY_GID,
-        },
+        "securityContext": pods.pod_security(),
         "containers": [container],
+        "volumes": [*pods.scratch_volumes(tmp="16Gi", shm=shm), pods.secrets_volume()],
     }
     if gpu:
         spec["tolerations"] = [
@@ -127,26 +138,21 @@ def _pod_spec(container: dict, *, gpu: bool = False) -> dict[str, Any]:
     return spec
 
 
-def _requests_limits(cpu: str, memory: str, gpus: int = 0) -> dict[str, dict[str, str]]:
-    amount = {"cpu": cpu, "memory": memory}
-    if gpus:
-        amount["nvidia.com/gpu"] = str(gpus)
-    return {"requests": dict(amount), "limits": dict(amount)}
-
-
 def _worker_group(profile: Profile, group: WorkerGroup) -> dict[str, Any]:
     container = _container(
         "ray-worker",
         profile.image,
         {"serve": p.SERVE_PORT, "metrics": p.METRICS_PORT},
-        _requests_limits(group.cpu, group.memory, group.gpus),
+        pods.resources(group.cpu, group.memory, gpus=group.gpus, disk=group.ephemeral_storage),
+        profile.ray_env | profile.worker_env,
     )
-    env = profile.ray_env | profile.worker_env
-    container["env"] += [{"name": k, "value": v} for k, v in env.items()]
-    # Workers run the Ingress replicas, which read the API keys file (the head runs none).
-    container["volumeMounts"] = [_keys_mount()]
-    pod = _pod_spec(container, gpu=bool(group.gpus))
-    pod["volumes"] = [_keys_volume()]
+    # Workers run the Ingress replicas, which read the API keys file (the head runs none),
+    # and every model-loading stage, which reads the model cache.
+    container["volumeMounts"] += [_keys_mount(), pods.model_cache_mount()]
+    pod = _pod_spec(container, shm=_shm(group.memory), gpu=bool(group.gpus))
+    pod["volumes"] += [_keys_volume(), pods.model_cache_volume()]
+    pod["automountServiceAccountToken"] = False  # nothing on a worker calls the API server
+    pod["topologySpreadConstraints"] = pods.spread_over_nodes(group.name, profile.spread)
     spec: dict[str, Any] = {
         "groupName": group.name,
         "replicas": group.min_replicas,
@@ -163,6 +169,26 @@ def _worker_group(profile: Profile, group: WorkerGroup) -> dict[str, Any]:
     return spec
 
 
+def _shm(memory: str) -> str:
+    """Ray's object store lives in /dev/shm and takes 30% of the pod's memory by default;
+    the volume is sized to that share (rounded up) so it can never outgrow the limit.
+
+    >>> _shm("24Gi"), _shm("8Gi")
+    ('8Gi', '3Gi')
+    """
+    gib = int(memory.removesuffix("Gi"))
+    return f"{-(-gib * 3 // 10)}Gi"
+
+
+def _head_pod_spec(head: dict) -> dict[str, Any]:
+    """The head: no automounted token (its Ray container runs the Serve controller and user
+    code); the autoscaler sidecar KubeRay adds mounts the token volume explicitly."""
+    spec = _pod_spec(head, shm="2Gi")
+    spec["automountServiceAccountToken"] = False
+    spec["volumes"].append(pods.api_token_volume())
+    return spec
+
+
 def rayservice(profile: Profile, serve_config_v2: str, ray_version: str) -> Manifest:
     """The RayService: a RayCluster (head + worker groups) running ``serve_config_v2``."""
     head = _container(
@@ -174,10 +200,11 @@ def rayservice(profile: Profile, serve_config_v2: str, ray_version: str) -> Mani
             "client": p.CLIENT_PORT,
             "serve": p.SERVE_PORT,
             "metrics": p.METRICS_PORT,
+            **monitoring.HEAD_METRICS_PORTS,  # the autoscaler's and the dashboard's metrics
         },
-        _requests_limits("2", "8Gi"),
+        pods.resources("2", "8Gi", disk="10Gi"),
+        profile.ray_env,
     )
-    head["env"] += [{"name": k, "value": v} for k, v in profile.ray_env.items()]
     return {
         "apiVersion": "ray.io/v1",
         "kind": "RayService",
@@ -189,22 +216,28 @@ def rayservice(profile: Profile, serve_config_v2: str, ray_version: str) -> Mani
             "serveConfigV2": serve_config_v2,
             "rayClusterConfig": {
                 "rayVersion": ray_version,
+                # Ray token authentication on the dashboard, the GCS and the Jobs API: KubeRay
+                # generates the token into a Secret and gives it to every Ray container.
+                "authOptions": {"mode": "token"},
+                "gcsFaultToleranceOptions": availability.gcs_fault_tolerance(),
                 "enableInTreeAutoscaling": True,
                 "autoscalerOptions": {
                     "upscalingMode": "Default",
                     "idleTimeoutSeconds": 300,
-                    "resources": _requests_limits("500m", "512Mi"),
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
+                    "resources": pods.resources("500m", "512Mi"),
+                    "env": _env({"HOME": f"{pods.SCRATCH}/home"}),
+                    "volumeMounts": [
+                        {"name": "tmp", "mountPath": pods.SCRATCH},
+                        pods.api_token_mount(),  # the only container that calls the API
+                    ],
+                    "securityContext": pods.container_security(),
                 },
                 "headGroupSpec": {
                     # No replicas on the head: it runs GCS, the Serve controller and proxy.
                     "rayStartParams": {"num-cpus": "0", "dashboard-host": "0.0.0.0"},
                     "template": {
                         "metadata": {"labels": _labels("ray-head")},
-                        "spec": _pod_spec(head),
+                        "spec": _head_pod_spec(head),
                     },
                 },
                 "workerGroupSpecs": [_worker_group(profile, g) for g in profile.worker_groups],
@@ -253,7 +286,7 @@ def network_policy() -> Manifest:
                             }
                         }
                     ],
-                    "ports": tcp(p.METRICS_PORT),
+                    "ports": tcp(p.METRICS_PORT, *monitoring.HEAD_METRICS_PORTS.values()),
                 },
             ],
         },
@@ -261,30 +294,42 @@ def network_policy() -> Manifest:
 
 
 def pod_monitor() -> Manifest:
-    """Prometheus (prometheus-operator) scrapes Ray's metrics port on every Ray pod."""
+    """Prometheus (prometheus-operator) scrapes Ray's metrics port on every Ray pod, and the
+    autoscaler's and dashboard's metrics ports on the head.
+
+    The ``release`` label is what kube-prometheus-stack's Prometheus selects PodMonitors by
+    (``graph.k8s.monitoring.PROMETHEUS_RELEASE``: set it to your Helm release). An endpoint
+    names a container port, so the head-only ones make targets on the head alone, once its
+    container declares them (``monitoring.HEAD_METRICS_PORTS``).
+    """
+
+    def endpoint(port: str) -> dict[str, Any]:
+        return {
+            "port": port,
+            "path": "/metrics",
+            "interval": "15s",
+            "relabelings": [
+                {
+                    "sourceLabels": ["__meta_kubernetes_pod_label_ray_io_cluster"],
+                    "targetLabel": "ray_io_cluster",
+                },
+                {
+                    "sourceLabels": ["__meta_kubernetes_pod_label_ray_io_group"],
+                    "targetLabel": "ray_group",
+                },
+            ],
+        }
+
+    meta = _meta("rag-serve-ray", "monitoring")
+    meta["labels"] |= monitoring.release_label()
+    ports = [monitoring.METRICS_PORT_NAME, *monitoring.HEAD_METRICS_PORTS]
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PodMonitor",
-        "metadata": _meta("rag-serve-ray", "monitoring"),
+        "metadata": meta,
         "spec": {
             "selector": {"matchLabels": {"app.kubernetes.io/name": p.APP_LABEL}},
-            "podMetricsEndpoints": [
-                {
-                    "port": "metrics",
-                    "path": "/metrics",
-                    "interval": "15s",
-                    "relabelings": [
-                        {
-                            "sourceLabels": ["__meta_kubernetes_pod_label_ray_io_cluster"],
-                            "targetLabel": "ray_io_cluster",
-                        },
-                        {
-                            "sourceLabels": ["__meta_kubernetes_pod_label_ray_io_group"],
-                            "targetLabel": "ray_group",
-                        },
-                    ],
-                }
-            ],
+            "podMetricsEndpoints": [endpoint(port) for port in ports],
         },
     }
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from graph.k8s import collector, manifests
+from deployments.errors import ConfigError
+from graph.k8s import alerts, availability, collector, manifests, milvus_policies, model_cache
 from graph.k8s.dashboard import dashboard_json
 from graph.k8s.profiles import PROFILES, Profile
 from graph.k8s.serve_config import ROOT, serve_config_v2
@@ -34,7 +35,24 @@ NOTES = {
         "#     --from-literal=MILVUS_TOKEN=root:<password> --from-literal=HF_TOKEN=<token>\n"
         "#   python -m graph.keys create --file keys.yaml --id NAME --scopes query\n"
         "#   kubectl -n rag create secret generic rag-serve-api-keys --from-file=keys.yaml\n"
+        "#   PW=$(openssl rand -hex 24); kubectl -n rag create secret generic rag-serve-redis \\\n"
+        '#     --from-literal=password=$PW --from-literal=requirepass.conf="requirepass $PW"\n'
         "# Re-applying a committed placeholder would overwrite a rotated secret.\n"
+    ),
+    "milvus": (
+        "# Applied by hand after the Milvus Helm install (kubectl apply -f), not by kustomize:\n"
+        "# only the Ray pods reach Milvus; only Milvus reaches etcd and MinIO.\n"
+    ),
+    "namespace": (
+        "# Applied once, before everything else, and never by an overlay: deleting an overlay\n"
+        "# (kubectl delete -k k8s/overlays/NAME) must not delete Milvus and its data with it.\n"
+    ),
+    "model-cache": (
+        "# NOT in the overlay's kustomization: apply it first and wait for the download,\n"
+        "#   kubectl apply -f k8s/overlays/NAME/model-cache.yaml\n"
+        "#   kubectl -n rag wait --for=condition=complete --timeout=60m \\\n"
+        "#     job/rag-serve-model-download\n"
+        "# then apply the overlay; its pods load the weights from this volume offline.\n"
     ),
 }
 
@@ -70,7 +88,19 @@ def ray_version() -> str:
 
 
 def rayservice(profile: Profile, image: str | None = None) -> dict[str, Any]:
+    """The profile's RayService; ``image`` (by digest) replaces every Ray container's.
+
+    Raises:
+        ConfigError: ``image`` names no digest.
+    """
     obj = manifests.rayservice(profile, serve_config_v2(profile), ray_version())
+    if image and not re.search(r"@sha256:[0-9a-f]{64}$", image):
+        raise ConfigError(
+            f"--image {image!r} names no digest; deploy by digest so every pod runs the "
+            "bytes you built: --image REGISTRY/rag-serve@sha256:<digest> (after `docker "
+            "push`, `docker buildx imagetools inspect REGISTRY/rag-serve:TAG` prints it)",
+            param="image",
+        )
     if image:
         cluster = obj["spec"]["rayClusterConfig"]
         groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
@@ -81,12 +111,14 @@ def rayservice(profile: Profile, image: str | None = None) -> dict[str, Any]:
 
 
 def base_objects() -> list[dict[str, Any]]:
-    return [manifests.namespace(), manifests.network_policy()]
+    """What ``k8s/base`` applies: the Ray pods' network policy and the GCS's Redis."""
+    return [manifests.network_policy(), *availability.redis_objects()]
 
 
 def monitoring_objects() -> list[dict[str, Any]]:
     return [
         manifests.pod_monitor(),
+        alerts.prometheus_rule(),
         manifests.dashboard_configmap(dashboard_json()),
         *collector.objects(),
     ]
@@ -95,22 +127,36 @@ def monitoring_objects() -> list[dict[str, Any]]:
 def generated_files() -> dict[str, str]:
     """Relative path under k8s/ -> file text, for every generated file."""
     files = {
-        "base/namespace.yaml": to_yaml(manifests.namespace()),
+        "namespace/namespace.yaml": to_yaml(*manifests.namespaces(), note=NOTES["namespace"]),
+        "milvus/networkpolicy.yaml": to_yaml(*milvus_policies.objects(), note=NOTES["milvus"]),
+        "namespace/kustomization.yaml": to_yaml(KUSTOMIZATION | {"resources": ["namespace.yaml"]}),
         "base/networkpolicy.yaml": to_yaml(manifests.network_policy()),
+        "base/redis.yaml": to_yaml(*availability.redis_objects()),
         "base/secret.example.yaml": to_yaml(
-            manifests.secret_example(), manifests.keys_secret_example(), note=NOTES["secret"]
+            manifests.secret_example(),
+            manifests.keys_secret_example(),
+            availability.redis_secret_example(),
+            note=NOTES["secret"],
         ),
         "base/kustomization.yaml": to_yaml(
-            KUSTOMIZATION | {"resources": ["namespace.yaml", "networkpolicy.yaml"]}
+            KUSTOMIZATION | {"resources": ["networkpolicy.yaml", "redis.yaml"]}
         ),
         "monitoring/podmonitor.yaml": to_yaml(manifests.pod_monitor()),
+        "monitoring/alerts.yaml": to_yaml(alerts.prometheus_rule(), note=alerts.NOTE),
         "monitoring/grafana-dashboard.yaml": to_yaml(
             manifests.dashboard_configmap(dashboard_json())
         ),
         "monitoring/otel-collector.yaml": to_yaml(*collector.objects(), note=NOTES["collector"]),
         "monitoring/kustomization.yaml": to_yaml(
             KUSTOMIZATION
-            | {"resources": ["podmonitor.yaml", "grafana-dashboard.yaml", "otel-collector.yaml"]}
+            | {
+                "resources": [
+                    "podmonitor.yaml",
+                    "alerts.yaml",
+                    "grafana-dashboard.yaml",
+                    "otel-collector.yaml",
+                ]
+            }
         ),
         "monitoring/rag-serve-dashboard.json": dashboard_json(),
     }
@@ -118,15 +164,27 @@ def generated_files() -> dict[str, str]:
         files[f"overlays/{name}/rayservice.yaml"] = to_yaml(
             rayservice(profile), note=NOTES["rayservice"]
         )
+        files[f"overlays/{name}/disruption-budgets.yaml"] = to_yaml(
+            *availability.disruption_budgets(profile)
+        )
+        files[f"overlays/{name}/model-cache.yaml"] = to_yaml(
+            *model_cache.objects(profile), note=NOTES["model-cache"]
+        )
         files[f"overlays/{name}/kustomization.yaml"] = to_yaml(
-            KUSTOMIZATION | {"resources": ["../../base", "rayservice.yaml"]}
+            KUSTOMIZATION
+            | {"resources": ["../../base", "rayservice.yaml", "disruption-budgets.yaml"]}
         )
     return files
 
 
 def overlay_stream(name: str, image: str | None = None) -> str:
     """What ``kubectl kustomize k8s/overlays/NAME`` outputs, as one YAML stream."""
-    return to_yaml(*base_objects(), rayservice(PROFILES[name], image))
+    profile = PROFILES[name]
+    return to_yaml(
+        *base_objects(),
+        rayservice(profile, image),
+        *availability.disruption_budgets(profile),
+    )
 
 
 def stale_files(k8s_dir: Path = K8S_DIR) -> list[str]:

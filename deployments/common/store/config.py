@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from deployments.errors import ConfigError
+
 _SERVER_SCHEMES = ("http", "https", "tcp")
 _LOOPBACK = ("127.0.0.1", "localhost")
 
@@ -62,6 +64,12 @@ class MilvusConfig(BaseModel):
     token_env: str = Field(
         default="MILVUS_TOKEN",
         description="Environment variable holding the Milvus token ('user:password'), if any.",
+    )
+    token_file: str | None = Field(
+        default=None,
+        description="File holding the Milvus token (a Kubernetes Secret mounted as a file, "
+        "which unlike an environment variable is not shown by `kubectl describe` nor "
+        "inherited by every child process); read instead of `token_env` when set.",
     )
     collection: str = Field(
         default="rag_chunks",
@@ -128,4 +136,18 @@ class MilvusConfig(BaseModel):
         return parts.hostname or "127.0.0.1", parts.port or 19530
 
     def token(self) -> str:
-        return os.environ.get(self.token_env, "")
+        """The Milvus token: ``token_file``'s text (stripped) when set, else ``token_env``.
+
+        Raises:
+            ConfigError: ``token_file`` is set but cannot be read.
+        """
+        if self.token_file is None:
+            return os.environ.get(self.token_env, "")
+        try:
+            return Path(self.token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read the Milvus token from milvus.token_file={self.token_file!r} "
+                f"({exc.strerror}); on Kubernetes, check that the secret is mounted there",
+                param="milvus.token_file",
+            ) from None

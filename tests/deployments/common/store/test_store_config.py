@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from deployments.common.store.config import LiteServerConfig, MilvusConfig
+from deployments.errors import ConfigError
 
 
 def test_defaults_run_milvus_lite_on_loopback() -> None:
@@ -57,6 +58,19 @@ def test_token_is_read_from_the_named_env_var(monkeypatch: pytest.MonkeyPatch) -
     assert MilvusConfig(token_env="MY_MILVUS_TOKEN").token() == "root:secret"
     monkeypatch.delenv("MY_MILVUS_TOKEN")
     assert MilvusConfig(token_env="MY_MILVUS_TOKEN").token() == ""
+
+
+def test_a_token_file_wins_over_the_env_var(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MILVUS_TOKEN", "root:from-env")
+    secret = tmp_path / "MILVUS_TOKEN"
+    secret.write_text("root:from-file\n")  # a mounted Secret's value ends as it was created
+    assert MilvusConfig(token_file=str(secret)).token() == "root:from-file"
+
+
+def test_an_unreadable_token_file_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="milvus.token_file=.*mounted") as caught:
+        MilvusConfig(token_file=str(tmp_path / "absent")).token()
+    assert caught.value.param == "milvus.token_file"
 
 
 @pytest.mark.parametrize("name", ["1chunks", "rag-chunks", "rag chunks", ""])
