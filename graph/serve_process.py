@@ -62,10 +62,15 @@ def write_serve_config(
     args: Mapping[str, Any] | None = None,
     deployments: Mapping[str, Mapping[str, Any]] | None = None,
     base: Path = SERVE_CONFIG,
+    proxy_location: str | None = None,
 ) -> Path:
-    """A copy of ``base`` on ``port`` with app ``args`` and per-deployment options merged in."""
+    """A copy of ``base`` on ``port`` with app ``args`` and per-deployment options merged in
+    (and ``proxy_location`` replaced: ``HeadOnly`` when several Ray nodes share one
+    machine's loopback, where only one proxy can bind the port)."""
     config = load_serve_config(base)
     config["http_options"]["port"] = port
+    if proxy_location is not None:
+        config["proxy_location"] = proxy_location
     app = config["applications"][0]
     app["args"] = deep_merge(app.get("args") or {}, dict(args or {}))
     app["deployments"] = [

@@ -1,6 +1,8 @@
-"""Faults under load: kill one replica of each deployment in turn, then restart Milvus.
+"""Faults under load: kill one replica of each deployment in turn, then restart Milvus;
+or, with ``--two-node``, kill the worker node of a two-node Ray cluster.
 
     python -m loadtests.chaos --output docs/reliability/chaos.json [--clients 12]
+    python -m loadtests.chaos --two-node --output docs/reliability/chaos-node.json
 
 Starts the graph (``serve_config.yaml``, caches off; or ``--url`` with ``--dashboard``),
 ingests graph/sample_corpus, and keeps ``--clients`` clients asking ``/v1/query``
@@ -9,6 +11,13 @@ one after the other, it SIGKILLs the process of one replica of each deployment (
 no shutdown code runs) and then the ``milvus-lite server`` process the Milvus deployment
 owns. After each fault it waits until every deployment is HEALTHY with all its replicas
 RUNNING again and a search succeeds, then ``--settle`` seconds more, before the next.
+
+With ``--two-node`` the graph runs on two Ray nodes of this machine (a head and a worker,
+each ``ray start`` with its own ports and temp dir, :mod:`loadtests.cluster`; Serve spreads
+the replicas over both, one HTTP proxy on the head), and the one fault is the worker
+node's death: SIGKILL to its raylet and every process on it (replicas, and the Milvus
+Lite server when it ran there), as when a Kubernetes worker pod or its machine is lost.
+Serve restarts the lost replicas on the head.
 
 Per fault it reports the requests sent in its window, those that failed (by status and
 error type), the longest stall (the slowest request overlapping the window), requests
@@ -24,6 +33,8 @@ import os
 import signal
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +43,7 @@ import httpx
 import psutil
 
 from graph.serve_process import ray_auth_headers
+from loadtests.cluster import RayNode, node_env, start_node, stop_nodes
 from loadtests.overload import QUERIES, sample_graph, write_report
 
 APP = "rag"
@@ -205,6 +217,44 @@ class Load:
         self._stop.set()
 
 
+@contextmanager
+def two_node_graph(work: Path, cpus_per_node: int = 2) -> Iterator[tuple[str, str, RayNode]]:
+    """The sample graph on a head and a worker Ray node; yields (url, dashboard, worker).
+
+    Each node offers ``cpus_per_node`` logical CPUs: the head alone can hold every replica
+    (the shipped config fits 2), so the ones lost with the worker have room to restart.
+    """
+    head = start_node("head", head_address=None, num_cpus=cpus_per_node)
+    nodes = [head]
+    try:
+        address = f"127.0.0.1:{head.ports['port']}"
+        dashboard = f"http://127.0.0.1:{head.ports['dashboard-port']}"
+        wait_for_nodes(dashboard, 1)
+        nodes.append(start_node("worker", head_address=address, num_cpus=cpus_per_node))
+        wait_for_nodes(dashboard, 2)  # before deploying, so Serve spreads over both
+        env = {**node_env(), "RAY_ADDRESS": address}
+        with sample_graph(work, env=env, proxy_location="HeadOnly") as url:
+            yield url, dashboard, nodes[1]
+    finally:
+        stop_nodes(nodes)
+
+
+def wait_for_nodes(dashboard: str, count: int, timeout_s: float = 120) -> None:
+    """Until the cluster has ``count`` live nodes (Ray's state API, through the head's
+    dashboard)."""
+    from ray.util.state import list_nodes
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if len(list_nodes(address=dashboard, filters=[("state", "=", "ALIVE")])) >= count:
+                return
+        except Exception:  # the dashboard is still starting
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"the Ray cluster did not reach {count} live node(s) in {timeout_s}s")
+
+
 def answers(url: str) -> bool:
     """Whether a search succeeds now (the graph is whole for a user, not only for Serve)."""
     try:
@@ -214,21 +264,68 @@ def answers(url: str) -> bool:
     return reply.status_code == 200
 
 
-async def inject(dashboard: str, load: Load, settle_s: float, heal_timeout_s: float) -> list:
+Fault = tuple[str, Callable[[], int]]
+"""A fault's label and what causes it (returns the pid it killed)."""
+
+
+def sigkill(pid: int) -> int:
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def process_faults(dashboard: str) -> list[Fault]:
+    """One replica of each deployment, then the Milvus Lite server, in turn."""
+    faults: list[Fault] = [
+        (f"kill {name} replica", lambda name=name: sigkill(replica_pid(dashboard, name)))
+        for name in REPLICA_FAULTS
+    ]
+    faults.append(("restart Milvus server", lambda: sigkill(milvus_server_pid(dashboard))))
+    return faults
+
+
+def node_fault(worker: RayNode, lost: dict[str, int] | None = None) -> Fault:
+    """The worker node's death: its raylet and every process on it, SIGKILLed at once.
+    ``lost`` (when given) receives the replicas per deployment that ran on it then."""
+
+    def kill() -> int:
+        if lost is not None:
+            lost.update(replicas_on_node(worker))
+        worker.kill()
+        return worker.proc.pid
+
+    return ("kill worker node", kill)
+
+
+def replicas_on_node(node: RayNode) -> dict[str, int]:
+    """Live Serve replicas per deployment whose process belongs to ``node`` (and the
+    Milvus Lite server, which a replica of the Milvus deployment owns)."""
+    from loadtests.cluster import pids_of_node
+
+    counts: dict[str, int] = {}
+    for pid in pids_of_node(node.temp_dir):
+        try:
+            line = " ".join(psutil.Process(pid).cmdline())
+        except psutil.Error:
+            continue
+        if f"ServeReplica:{APP}:" in line:
+            # The title names the method running: "ServeReplica:rag:Supervisor.handle_...".
+            name = line.split(f"ServeReplica:{APP}:", 1)[1].split()[0].split(".")[0]
+            counts[name] = counts.get(name, 0) + 1
+        elif "milvus-lite" in line or "milvus_lite" in line:
+            counts["milvus-lite server"] = counts.get("milvus-lite server", 0) + 1
+    return dict(sorted(counts.items()))
+
+
+async def inject(
+    dashboard: str, load: Load, faults: list[Fault], settle_s: float, heal_timeout_s: float
+) -> list:
     """Each fault in turn, while ``load`` runs; the per-fault records."""
     await asyncio.sleep(settle_s)  # steady state first
     expected = {name: len(running(dep)) for name, dep in deployments(dashboard).items()}
-    faults = [(f"kill {name} replica", name) for name in REPLICA_FAULTS]
-    faults.append(("restart Milvus server", "milvus-server"))
     records = []
-    for label, target in faults:
-        pid = (
-            milvus_server_pid(dashboard)
-            if target == "milvus-server"
-            else replica_pid(dashboard, target)
-        )
+    for label, cause in faults:
         began = time.time()
-        os.kill(pid, signal.SIGKILL)
+        pid = await asyncio.to_thread(cause)
         print(f"{label}: SIGKILL pid {pid}", flush=True)
         await asyncio.sleep(1.0)  # let Serve notice before asking whether it is whole
         healed = None
@@ -253,11 +350,17 @@ async def inject(dashboard: str, load: Load, settle_s: float, heal_timeout_s: fl
 
 
 async def chaos(
-    url: str, dashboard: str, clients: int, settle_s: float, heal_s: float, think_s: float
+    url: str,
+    dashboard: str,
+    faults: list[Fault],
+    clients: int,
+    settle_s: float,
+    heal_s: float,
+    think_s: float,
 ) -> dict:
     load = Load(url, clients, think_s)
     runner = asyncio.create_task(load.run())
-    records = await inject(dashboard, load, settle_s, heal_s)
+    records = await inject(dashboard, load, faults, settle_s, heal_s)
     await runner
     faults = []
     for rec in records:
@@ -307,6 +410,9 @@ def markdown(report: dict) -> str:
             f"| {f['fault']} | {f['requests']} | {f['failed']} | {failures} | {refused} "
             f"| {f['longest_stall_s']} | {f['healthy_after_s']} |"
         )
+    if "lost_with_worker" in report:
+        lost = ", ".join(f"{k} {v}" for k, v in report["lost_with_worker"].items()) or "none"
+        lines += ["", f"Lost with the worker node (replicas per deployment): {lost}."]
     lines += ["", "| target | holds |", "|---|---|"]
     lines += [f"| {k} | {'yes' if v else 'NO'} |" for k, v in report["verdicts"].items()]
     return "\n".join(lines) + "\n"
@@ -327,16 +433,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heal-timeout", type=float, default=120.0, help="give up healing")
     parser.add_argument("--url", default=None, help="a running graph (default: start one)")
     parser.add_argument("--dashboard", default="http://127.0.0.1:8265")
-    args = parser.parse_args(argv)
-    run = lambda url: asyncio.run(  # noqa: E731
-        chaos(url, args.dashboard, args.clients, args.settle, args.heal_timeout, args.think)
+    parser.add_argument(
+        "--two-node",
+        action="store_true",
+        help="run the graph on a head and a worker Ray node of this machine and kill the "
+        "worker node (instead of the replica and Milvus faults)",
     )
+    args = parser.parse_args(argv)
+
+    def run(url: str, dashboard: str, faults: list[Fault]) -> dict:
+        return asyncio.run(
+            chaos(url, dashboard, faults, args.clients, args.settle, args.heal_timeout, args.think)
+        )
+
     if args.url:
-        report = run(args.url)
+        report = run(args.url, args.dashboard, process_faults(args.dashboard))
     else:
         with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
-            with sample_graph(Path(tmp)) as url:
-                report = run(url)
+            if args.two_node:
+                lost: dict[str, int] = {}
+                with two_node_graph(Path(tmp)) as (url, dashboard, worker):
+                    report = run(url, dashboard, [node_fault(worker, lost)])
+                report["cluster"] = "two Ray nodes on this machine (head and worker, 2 CPUs each)"
+                report["lost_with_worker"] = lost
+            else:
+                with sample_graph(Path(tmp)) as url:
+                    report = run(url, args.dashboard, process_faults(args.dashboard))
     write_report(args.output, report, markdown, "loadtests.chaos", argv)
     return 0 if all(report["verdicts"].values()) else 1
 

@@ -238,15 +238,21 @@ def write_report(
 
 
 @contextmanager
-def sample_graph(work: Path) -> Iterator[str]:
+def sample_graph(
+    work: Path, *, env: dict[str, str] | None = None, proxy_location: str | None = None
+) -> Iterator[str]:
     """The shipped graph (caches off) on a Milvus Lite directory under ``work``, free
-    ports, the sample corpus ingested; yields its URL."""
+    ports, the sample corpus ingested; yields its URL. ``env`` reaches ``serve run`` (e.g.
+    ``RAY_ADDRESS`` of a cluster already running, instead of a local one of its own)."""
     port = free_port()
     milvus = {"uri": f"http://127.0.0.1:{free_port()}", "lite": {"data_dir": str(work / "milvus")}}
     config = write_serve_config(
-        work / "serve_config.yaml", port=port, args={**CACHES_OFF, "milvus": milvus}
+        work / "serve_config.yaml",
+        port=port,
+        args={**CACHES_OFF, "milvus": milvus},
+        proxy_location=proxy_location,
     )
-    with running_graph(config, port=port, log=work / "serve.log") as url:
+    with running_graph(config, port=port, log=work / "serve.log", env=env) as url:
         ingest_sample(url)
         yield url
 

@@ -12,7 +12,9 @@ import time
 import httpx
 import pytest
 
-from tests.support.multinode import STAGES, free_port, run_driver, start_node, stop_nodes
+from deployments.common.store.lite import free_port
+from loadtests.cluster import start_node, stop_nodes
+from tests.support.multinode import STAGES, run_driver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
