@@ -39,7 +39,8 @@ def read_objects(path: Path) -> list[dict]:
 
 
 def spans_of(request_id: str, timeout_s: float = 60.0) -> list[dict]:
-    """Every span of the trace ``request_id`` belongs to, once all stages have flushed."""
+    """Every span of the trace ``request_id`` belongs to, once all stages and the proxy
+    have flushed theirs (each process writes its own span file, on its own schedule)."""
     deadline = time.monotonic() + timeout_s
     while True:
         spans = [s for f in SERVE_LOGS.glob("spans/*.json") for s in read_objects(f)]
@@ -47,7 +48,9 @@ def spans_of(request_id: str, timeout_s: float = 60.0) -> list[dict]:
         traces = {s["context"]["trace_id"] for s in tagged}
         trace = [s for s in spans if s["context"]["trace_id"] in traces]
         seen = {s["attributes"].get("deployment") for s in trace if "attributes" in s}
-        if STAGES <= seen or time.monotonic() > deadline:
+        # The proxy's root span ends (and is written) after the reply: wait for it too.
+        rooted = any(not s.get("parent_id") for s in trace)
+        if (STAGES <= seen and rooted) or time.monotonic() > deadline:
             return trace
         time.sleep(2)
 
