@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +95,36 @@ class RayNode:
         except subprocess.TimeoutExpired:
             pass
 
+    def wait_started(self, timeout_s: float = 180) -> None:
+        """Until ``ray start`` reports the node up; fails with its log if it exits or stalls.
+
+        A worker started before its head is ready, or a node that cannot start on a loaded
+        machine, otherwise shows up much later as "only 1 of 2 Ray nodes came up".
+        """
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if STARTED in self._log_text():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"Ray node {self.name!r} exited ({self.proc.returncode}) before it "
+                    f"started:\n{self._log_text()[-3000:]}"
+                )
+            time.sleep(0.5)
+        raise RuntimeError(
+            f"Ray node {self.name!r} did not start within {timeout_s:.0f} s:\n"
+            f"{self._log_text()[-3000:]}"
+        )
+
+    def _log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+STARTED = "Ray runtime started"
+
 
 def pids_of_node(temp_dir: Path) -> list[int]:
     """PIDs whose environment holds this node's marker or whose command line names its dir."""
@@ -112,8 +143,9 @@ def pids_of_node(temp_dir: Path) -> list[int]:
     return found
 
 
-def start_node(name: str, *, head_address: str | None, num_cpus: int) -> RayNode:
-    """Start one Ray node on loopback with free ports and a short, private temp dir."""
+def start_node(name: str, *, head_address: str | None, num_cpus: int, wait: bool = True) -> RayNode:
+    """Start one Ray node on loopback with free ports and a short, private temp dir;
+    with ``wait``, return once it is up (a worker: joined to its head)."""
     temp_dir = Path(tempfile.mkdtemp(prefix=f"rk8s-{name}-", dir="/tmp"))
     ports = {
         "node-manager-port": free_port(),
@@ -160,7 +192,15 @@ def start_node(name: str, *, head_address: str | None, num_cpus: int) -> RayNode
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return RayNode(name, temp_dir, proc, log, ports)
+    node = RayNode(name, temp_dir, proc, log, ports)
+    if wait:
+        try:
+            node.wait_started()
+        except RuntimeError:
+            node.kill()
+            shutil.rmtree(temp_dir, ignore_errors=True)
+            raise
+    return node
 
 
 def stop_nodes(nodes: list[RayNode]) -> None:

@@ -87,7 +87,7 @@ def run_driver(*args: str, timeout: float = 150) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _connect(address: str, want_nodes: int, timeout_s: float = 60):
+def _connect(address: str, want_nodes: int, timeout_s: float = 120):
     import ray
 
     ray.init(address=address, namespace="serve", log_to_driver=False)
