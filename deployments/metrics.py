@@ -133,3 +133,37 @@ def record_ingested(via: str, *, stored: int, skipped: int, refused: int, chunks
             _ingested_documents().inc(n, tags={"via": via, "outcome": outcome})
     if chunks:
         _ingested_chunks().inc(chunks, tags={"via": via})
+
+
+@cache
+def _agent_runs():
+    from ray.serve.metrics import Counter
+
+    return Counter(
+        "rag_agent_runs",
+        description="Questions each agent of the agent supervisor worked on, by agent and "
+        "how it was picked (selected by the planner, or escalated to on reflection).",
+        tag_keys=("agent", "via"),
+    )
+
+
+def record_agent_run(agent: str, via: str) -> None:
+    """Count one run of ``agent`` (``via`` ``selected`` or ``escalated``)."""
+    _agent_runs().inc(tags={"agent": agent, "via": via})
+
+
+@cache
+def _validations():
+    from ray.serve.metrics import Counter
+
+    return Counter(
+        "rag_answer_validations",
+        description="Answers the validator checked, by outcome: kept whole, trimmed "
+        "(unsupported sentences dropped) or abstained.",
+        tag_keys=("outcome",),
+    )
+
+
+def record_validation(outcome: str) -> None:
+    """Count one validated answer (``kept``, ``trimmed`` or ``abstained``)."""
+    _validations().inc(tags={"outcome": outcome})

@@ -225,6 +225,7 @@ class Answer:
     usage: dict[str, int | None] | None = None
     degraded: tuple[str, ...] = ()
     finish_reason: Literal["stop", "length"] = "stop"
+    trace: dict[str, Any] | None = None  # the agent supervisor's decisions (agents mode)
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,7 @@ class Retrieval:
     sub_queries: tuple[str, ...] = ()
     stages: tuple[str, ...] = ()
     degraded: tuple[str, ...] = ()
+    trace: dict[str, Any] | None = None  # the agent supervisor's decisions (agents mode)
 
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]

@@ -11,7 +11,16 @@ re-embedded, when it already exists), then every query runs in each mode:
 - dense, bm25, hybrid: ``Retriever.retrieve`` only (hybrid = dense + BM25 fused with RRF);
 - hybrid+rerank: ``Supervisor.search`` with the query as given (no rewriting);
 - full: ``Supervisor.search``, what ``POST /v1/search`` runs (rewrite, route, retrieve per
-  sub-question, rerank).
+  sub-question, rerank);
+- agents: ``Supervisor.search(agents=True)``, what ``POST /v1/search`` with ``"agents":
+  true`` runs (plan, specialist agents, reflection); with query types (HotpotQA's
+  ``metadata.type``) the report adds the agents' selection accuracy.
+
+Every mode reports nDCG@10, Recall@10/100, MRR@10 and complete@2/5/10 (share of queries with
+every relevant document in the top k), per query type too when queries have one. With
+``--answers``, the generating modes (full, agents) also answer every question with the
+extractive generator: answer EM/F1 (datasets with ``metadata.answer``), groundedness, and
+abstention on the first ``--abstention`` questions asked with their evidence filtered out.
 
 Milvus is a ``milvus-lite server`` the command starts on ``--milvus-dir`` (or the Milvus
 at ``--milvus-uri``).
@@ -36,8 +45,9 @@ from typing import Any
 import yaml
 
 from graph.config import AppConfig, load_config
+from graph.evaluation.answering import answer_modes, selection_accuracy
 from graph.evaluation.beir import Dataset, load_dataset
-from graph.evaluation.metrics import METRICS, doc_run, evaluate, latency_summary
+from graph.evaluation.metrics import METRICS, doc_run, latency_summary, ranking_scores
 from graph.evaluation.pipeline import DEPTH, MODES, build_stages, ingest, milvus_at, run_mode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,16 +100,48 @@ def collection_name(cfg: AppConfig, dataset: str, subset: tuple) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
+    """The report's tables: ranking metrics per mode (and per query type, when queries
+    have one), then answer quality when it was measured."""
     head = "| mode | " + " | ".join(METRICS) + " | p50 ms | p95 ms |"
     lines = [head, "|" + " --- |" * (len(METRICS) + 3)]
     for mode, m in report["modes"].items():
-        cells = [f"{m[k]:.3f}" for k in METRICS]
-        lines.append(
-            f"| {mode} | "
-            + " | ".join(cells)
-            + f" | {m['latency_p50_ms']:.1f} | {m['latency_p95_ms']:.1f} |"
-        )
+        rows = [(mode, m), *((f"{mode} ({t})", s) for t, s in m.get("by_type", {}).items())]
+        for name, scores in rows:
+            cells = [f"{scores[k]:.3f}" for k in METRICS]
+            timing = (
+                f" | {scores['latency_p50_ms']:.1f} | {scores['latency_p95_ms']:.1f} |"
+                if "latency_p50_ms" in scores
+                else " | | |"
+            )
+            lines.append(f"| {name} | " + " | ".join(cells) + timing)
+    for mode, m in report["modes"].items():
+        if "selection" in m and m["selection"]["accuracy"] is not None:
+            sel = m["selection"]
+            per = ", ".join(f"{t} {a:.3f}" for t, a in sel["by_type"].items())
+            lines.append(
+                f"\nAgent selection ({mode}): accuracy {sel['accuracy']:.3f} over "
+                f"{sel['questions']} typed questions ({per}); chosen: {sel['chosen']}"
+            )
+    if report.get("answers"):
+        lines += ["", _answers_table(report["answers"])]
     return "\n".join(lines) + "\n"
+
+
+def _answers_table(answers: dict[str, Any]) -> str:
+    cols = ("em", "f1", "contains", "groundedness", "abstention", "false_abstention")
+    lines = ["| mode | " + " | ".join(cols) + " | p50 ms | p95 ms |", "|" + " --- |" * 9]
+    for mode, a in answers.items():
+        for name, group in a["by_type"].items():
+            values = {**group, **(a if name == "all" else {})}
+            cells = [f"{values[c]:.3f}" if isinstance(values.get(c), float) else "" for c in cols]
+            timing = (
+                f" | {a['latency_p50_ms']:.1f} | {a['latency_p95_ms']:.1f} |"
+                if name == "all"
+                else " | | |"
+            )
+            label = mode if name == "all" else f"{mode} ({name})"
+            lines.append(f"| {label} | " + " | ".join(cells) + timing)
+    return "\n".join(lines)
 
 
 def regressions(report: dict, baseline: dict, tolerance: float) -> list[str]:
@@ -116,7 +158,7 @@ def regressions(report: dict, baseline: dict, tolerance: float) -> list[str]:
         if now is None:
             found.append(f"{mode}: missing from this run")
             continue
-        for metric in METRICS:
+        for metric in (m for m in METRICS if m in base):
             drop = base[metric] - now[metric]
             if drop > tolerance:
                 found.append(
@@ -140,6 +182,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     add_config_options(parser)
     add_milvus_options(parser, Path("data/eval/milvus"))
+    parser.add_argument(
+        "--answers",
+        action="store_true",
+        help="also score the answers of the full and agents modes (EM/F1, groundedness, "
+        "abstention)",
+    )
+    parser.add_argument(
+        "--abstention",
+        type=int,
+        default=100,
+        help="with --answers: questions re-asked without their evidence (default 100)",
+    )
     parser.add_argument("--baseline", type=Path, help="earlier report to compare against")
     parser.add_argument(
         "--tolerance",
@@ -157,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{data.name}/{args.split}: {len(data.queries)} queries, {len(data.documents)} docs",
         file=sys.stderr,
     )
-    name = collection_name(cfg, data.name, (args.split, args.max_queries, args.max_docs))
+    # Without --max-docs every split searches the whole corpus: they share one collection.
+    subset = (args.split, args.max_queries, args.max_docs) if args.max_docs else ("corpus",)
+    name = collection_name(cfg, data.name, subset)
     with milvus_at(args.milvus_uri, args.milvus_dir.resolve()) as uri:
         report = evaluate_modes(cfg, data, args, uri=uri, collection=name)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -214,13 +270,25 @@ def evaluate_modes(
         },
         "modes": {},
     }
+    types = data.types()
     for mode in args.modes:
-        hits, latencies = run_mode(stages, mode, data.queries)
+        traces: dict[str, dict] = {}
+        hits, latencies = run_mode(stages, mode, data.queries, traces)
         run = {qid: doc_run(h, depth=DEPTH) for qid, h in hits.items()}
-        report["modes"][mode] = {**evaluate(data.qrels, run), **latency_summary(latencies)}
-        print(
-            f"{mode:>14}: " + "  ".join(f"{k}={report['modes'][mode][k]:.4f}" for k in METRICS),
-            file=sys.stderr,
+        scores: dict[str, Any] = {**ranking_scores(data.qrels, run), **latency_summary(latencies)}
+        if types:
+            scores["by_type"] = {
+                kind: ranking_scores({q: data.qrels[q] for q in types if types[q] == kind}, run)
+                for kind in sorted(set(types.values()))
+            }
+        if traces:
+            by_qid = {qid: traces[text] for qid, text in data.queries.items() if text in traces}
+            scores["selection"] = selection_accuracy(by_qid, types)
+        report["modes"][mode] = scores
+        print(f"{mode:>14}: " + "  ".join(f"{k}={scores[k]:.4f}" for k in METRICS), file=sys.stderr)
+    if args.answers:
+        report["answers"] = answer_modes(
+            stages, data, args.modes, abstention_queries=args.abstention
         )
     stages.store.close()
     return report

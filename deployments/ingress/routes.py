@@ -82,7 +82,7 @@ async def query(
             request,
             "query",
             lambda deadline, plan: to.supervisor.answer.remote(
-                body.query, body.top_k, deadline, plan, where=body.where
+                body.query, body.top_k, deadline, plan, where=body.where, agents=body.agents
             ),
         )
     except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
@@ -99,6 +99,7 @@ async def query(
         cached=result.cached,
         usage=Usage(**result.usage) if result.usage else None,
         degraded=list(result.degraded),
+        trace=result.trace,
     )
 
 
@@ -117,7 +118,7 @@ async def search(
             request,
             "search",
             lambda deadline, plan: to.supervisor.search.remote(
-                body.query, body.top_k, deadline, plan, where=body.where
+                body.query, body.top_k, deadline, plan, where=body.where, agents=body.agents
             ),
         )
     except Exception as exc:  # noqa: BLE001 - every stage failure becomes the error body
@@ -129,6 +130,7 @@ async def search(
         timings_ms=result.timings_ms,
         request_id=rid,
         degraded=list(result.degraded),
+        trace=result.trace,
     )
 
 

@@ -279,6 +279,14 @@ class QueryRequest(_Strict, Filtered):
         f"nested at most {MAX_DEPTH} deep; keys of at most {MAX_KEY_BYTES} bytes of UTF-8.",
     )
 
+    agents: bool | None = Field(
+        default=None,
+        description="Answer with the agent supervisor (plans, hands the question to "
+        "specialist agents: multi-hop, comparison, summary; validates the answer against "
+        "its citations and abstains without evidence) instead of the single-shot pipeline. "
+        "Default: the deployment's supervisor.agents.default.",
+    )
+
     @field_validator("query")
     @classmethod
     def _query_text(cls, v: str) -> str:
@@ -343,6 +351,11 @@ class QueryResponse(BaseModel):
     cached: bool = False
     usage: Usage | None = None
     degraded: list[str] = Field(default_factory=list, description=DEGRADED)
+    trace: dict[str, Any] | None = Field(
+        default=None,
+        description="With agents: the agents scored and chosen (and why), the queries and "
+        "documents of every hop, the validator's verdict on every answer sentence.",
+    )
 
 
 class SearchResponse(BaseModel):
@@ -352,6 +365,11 @@ class SearchResponse(BaseModel):
     timings_ms: dict[str, float]
     request_id: str
     degraded: list[str] = Field(default_factory=list, description=DEGRADED)
+    trace: dict[str, Any] | None = Field(
+        default=None,
+        description="With agents: the agents scored and chosen (and why), the queries and "
+        "documents of every hop, the validator's verdict on every answer sentence.",
+    )
 
 
 class DocumentIn(_Strict):

@@ -69,6 +69,12 @@ class Retriever:
         request = SearchRequest(tuple(queries), limit or self.cfg.candidates, where)
         return await self._batched(request)
 
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        """Query vectors of ``texts`` (the agent supervisor compares questions with its
+        agents' descriptions by them)."""
+        vectors = await asyncio.to_thread(self.embed_queries, list(texts))
+        return vectors.tolist()
+
     async def _retrieve_batch(self, requests: list[SearchRequest]) -> list[list[list[Hit]]]:
         return await asyncio.to_thread(self.search_many, requests)
 

@@ -44,7 +44,7 @@ than :data:`MAX_MESSAGE_WORDS` words (a message that long carries its own contex
 regular expressions are linear, so hostile input costs time proportional to its length
 and never raises.
 
-Entity, topic and pronoun detection lives in :mod:`deployments.rewriter.mentions`.
+Entity, topic and pronoun detection lives in :mod:`deployments.common.mentions`.
 
 Example:
     >>> history = [("user", "When was Pepper Keenan born?"), ("assistant", "In 1967.")]
@@ -63,8 +63,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deployments.common.text import normalize
-from deployments.rewriter.mentions import (
+from deployments.common.mentions import (
     CONTRACTIONS,
     PERSONAL,
     PREPOSITIONS,
@@ -78,7 +77,8 @@ from deployments.rewriter.mentions import (
     starts_own_clause,
     subject_span,
 )
-from deployments.rewriter.rules import AUX, IMPERATIVES, WH
+from deployments.common.text import normalize
+from deployments.common.words import AUX, IMPERATIVES, WH
 
 #: Default number of earlier user/assistant turns looked at (three exchanges).
 DEFAULT_CONTEXT_TURNS = 6

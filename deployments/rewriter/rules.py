@@ -21,15 +21,8 @@ from __future__ import annotations
 
 import re
 
-WH = frozenset("what why how which who whom whose where when".split())
-AUX = frozenset(
-    "is are was were do does did can could should would will has have had may might must "
-    "shall".split()
-)
-IMPERATIVES = frozenset(
-    "explain describe list show give tell compare contrast summarize summarise define find "
-    "outline name identify".split()
-)
+from deployments.common.words import AUX, IMPERATIVES, WH
+
 SUBJECTS = frozenset("i we you it they he she there".split())
 
 _JOIN = re.compile(

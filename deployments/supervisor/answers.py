@@ -15,7 +15,7 @@ def answer_of(state: dict[str, Any], plan: Plan, start: float) -> Answer:
     generation: Generation = state["generation"]
     return Answer(
         answer=generation.answer,
-        citations=state["hits"],
+        citations=state["hits"][: state["top_k"]],
         generator=generation.generator,
         route=rewrite.route,
         timings_ms={**state["timings_ms"], "total": ms_since(start)},
@@ -24,6 +24,7 @@ def answer_of(state: dict[str, Any], plan: Plan, start: float) -> Answer:
         usage=_usage(generation),
         degraded=plan.degraded,
         finish_reason=generation.finish_reason,
+        trace=state.get("trace"),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from deployments.cache import CacheConfig
+from deployments.supervisor.agents.config import AgentsConfig
 
 
 class SupervisorConfig(BaseModel):
@@ -32,4 +33,9 @@ class SupervisorConfig(BaseModel):
         default_factory=lambda: CacheConfig(max_entries=1024, ttl_s=60),
         description="Whole answers kept per exact (query, top_k); an answer may lag newly "
         "ingested documents by up to ttl_s. max_entries 0 turns it off.",
+    )
+    agents: AgentsConfig = Field(
+        default_factory=AgentsConfig,
+        description="The agent supervisor: registered agents, selection, hop budget, "
+        "answer validation (used per request with `agents: true`, or by default).",
     )

@@ -16,9 +16,15 @@ from deployments.common.store.config import MilvusConfig
 from deployments.common.store.milvus import MilvusStore
 from deployments.common.store.state import StateStore
 from deployments.common.streams import bounded
-from deployments.errors import ConfigError, DeadlineExceededError, StageUnavailableError
+from deployments.errors import (
+    ConfigError,
+    DeadlineExceededError,
+    InvalidRequestError,
+    StageUnavailableError,
+)
 from deployments.metrics import cache_lookup_recorder
 from deployments.observability.logs import route_stage_logs
+from deployments.supervisor.agents.graph import create_agent_graph
 from deployments.supervisor.answers import answer_of, ms_since
 from deployments.supervisor.clients import as_client
 from deployments.supervisor.config import SupervisorConfig
@@ -86,13 +92,23 @@ class Supervisor:
             "fusion_k": self.cfg.fusion_k,
             "rerank_depth": self.cfg.rerank_depth,
         }
-        self._agent = None
+        agents = {
+            "cfg": self.cfg.agents,
+            "rewriter": stages["rewriter"],
+            "retriever": stages["retriever"],
+            "reranker": stages["reranker"],
+            "embed": lambda texts: stages["retriever"].embed(texts),  # looked up when used
+            "rerank_depth": self.cfg.rerank_depth,
+        }
+        self._agent = self._agents = None
         if generator is not None:
             client = GeneratorClient(
                 generator, GenerationSettings.model_validate(generation), generator_kind
             )
             self._agent = create_rag_graph(**stages, generator=client).compile()
+            self._agents = create_agent_graph(**agents, generator=client).compile()
         self._retrieval = create_rag_graph(**stages, generator=None).compile()
+        self._agents_retrieval = create_agent_graph(**agents).compile()
         self.answers: CountingCache[Answer] = CountingCache(
             self.cfg.answer_cache, on_lookup=cache_lookup_recorder("answer")
         )
@@ -106,19 +122,21 @@ class Supervisor:
         history: Sequence[Turn] = (),
         sampling: Sampling = DEFAULT_SAMPLING,
         where: str | None = None,
+        agents: bool | None = None,
     ) -> Answer:
         """Answer ``query`` (in a conversation: the last user message after ``history``)
-        from the passages matching ``where`` (a metadata filter expression)."""
+        from the passages matching ``where`` (a metadata filter expression); ``agents``
+        True runs the agent supervisor (None: ``supervisor.agents.default``)."""
         self._require_generator()
         start = time.perf_counter()
+        agentic = self._agentic(agents, history)
         stamp = await self._corpus_stamp()  # read BEFORE retrieval: see _corpus_stamp
-        key = (stamp, tuple(history), query, top_k, sampling, where)
+        key = (stamp, tuple(history), query, top_k, sampling, where, agentic)
         cached = self.answers.get(key) if stamp is not None else None
         if cached is not None:
             return dataclasses.replace(cached, cached=True, timings_ms={"total": ms_since(start)})
-        state = await self._run(
-            self._agent, self._state(query, top_k, plan, history, sampling, where=where), deadline
-        )
+        state = self._state(query, top_k, plan, history, sampling, where=where)
+        state = await self._run(self._agents if agentic else self._agent, state, deadline)
         answer = answer_of(state, plan, start)
         if not plan.degraded and stamp is not None:
             self.answers.put(key, answer)
@@ -174,20 +192,35 @@ class Supervisor:
         deadline: float | None = None,
         plan: Plan = FULL_PLAN,
         where: str | None = None,
+        agents: bool | None = None,
     ) -> Retrieval:
-        """The retrieval half only: rewrite, search and rerank, no generation, no cache."""
+        """The retrieval half only: rewrite, search and rerank (or the agents' evidence),
+        no generation, no cache."""
         start = time.perf_counter()
         state = self._state(query, top_k, plan, (), DEFAULT_SAMPLING, where=where)
-        state = await self._run(self._retrieval, state, deadline)
+        graph = self._agents_retrieval if self._agentic(agents, ()) else self._retrieval
+        state = await self._run(graph, state, deadline)
         rewrite: Rewrite = state["rewrite"]
         return Retrieval(
-            hits=state["hits"],
+            hits=state["hits"][:top_k],
+            trace=state.get("trace"),
             route=rewrite.route,
             timings_ms={**state["timings_ms"], "total": ms_since(start)},
             sub_queries=rewrite.sub_queries,
             stages=tuple(state["stages"]),
             degraded=plan.degraded,
         )
+
+    def _agentic(self, agents: bool | None, history: Sequence[Turn]) -> bool:
+        """Whether the agent supervisor answers: as asked, else the config's default.
+        Conversations (``history``) take the single-shot graph, which rewrites them."""
+        if agents and history:
+            raise InvalidRequestError(
+                "agents answer one standalone question; send the conversation without "
+                "`agents`, or its last question alone",
+                param="agents",
+            )
+        return self.cfg.agents.default and not history if agents is None else agents
 
     def _require_generator(self) -> None:
         if self._agent is None:
@@ -237,6 +270,7 @@ class Supervisor:
 
     async def _run(self, agent, state: dict[str, Any], deadline: float | None) -> dict[str, Any]:
         budget = self._budget(deadline)
+        state["deadline"] = time.monotonic() + budget  # the agents' own budget checks
         try:
             # On timeout wait_for cancels the agent, which cancels its stage calls.
             return await asyncio.wait_for(agent.ainvoke(state), budget)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 from typing import Annotated, Literal, Protocol, TypedDict
 
 from langgraph.config import get_stream_writer
@@ -23,6 +22,7 @@ from langgraph.graph import END, START, StateGraph
 from deployments.common.extractive import extractive_sentences
 from deployments.common.fusion import rrf_fuse
 from deployments.common.ids import keep_latest_versions
+from deployments.supervisor.agents.tools import apply_verdicts
 from deployments.types import (
     DEFAULT_SAMPLING,
     FULL_PLAN,
@@ -210,23 +210,3 @@ def create_rag_graph(
         graph.add_edge("rerank", "generate")
         graph.add_edge("generate", END)
     return graph
-
-
-def apply_verdicts(candidates: list[Hit], verdicts: list[Reranked]) -> list[Hit]:
-    """The reranked hits first, in the reranker's order with its scores (``maxsim`` and
-    ``rerank`` in ``Hit.scores``), then every other candidate in first-stage order.
-
-    >>> hits = [Hit(c, "d", "", "", 1.0 / (i + 1)) for i, c in enumerate("abc")]
-    >>> out = apply_verdicts(hits, [Reranked("c", 0.9, 12.5), Reranked("a", 0.4, 9.0)])
-    >>> [(h.chunk_id, h.score, h.scores.get("maxsim")) for h in out]
-    [('c', 0.9, 12.5), ('a', 0.4, 9.0), ('b', 0.5, None)]
-    """
-    by_id = {h.chunk_id: h for h in candidates}
-    first = []
-    for v in verdicts:
-        hit = by_id.get(v.chunk_id)
-        if hit is not None:
-            scores = {**hit.scores, "maxsim": v.maxsim, "rerank": v.score}
-            first.append(replace(hit, score=v.score, scores=scores))
-    done = {h.chunk_id for h in first}
-    return first + [h for h in candidates if h.chunk_id not in done]

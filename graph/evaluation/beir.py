@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from deployments.types import Document
@@ -18,6 +18,16 @@ class Dataset:
     documents: list[Document]
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]]
+    meta: dict[str, dict] = field(default_factory=dict)
+    """Each query's ``metadata`` (e.g. HotpotQA's ``answer`` and ``type``), when it has any."""
+
+    def types(self) -> dict[str, str]:
+        """Query id -> its ``metadata.type``, for the queries that have one."""
+        return {q: m["type"] for q, m in self.meta.items() if isinstance(m.get("type"), str)}
+
+    def answers(self) -> dict[str, str]:
+        """Query id -> its ``metadata.answer``, for the queries that have one."""
+        return {q: m["answer"] for q, m in self.meta.items() if isinstance(m.get("answer"), str)}
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -54,9 +64,8 @@ def load_dataset(
     file order, so each kept query has its relevant documents among distractors.
     """
     qrels = read_qrels(root / "qrels" / f"{split}.tsv")
-    queries = {
-        q["_id"]: q["text"] for q in _read_jsonl(root / "queries.jsonl") if q["_id"] in qrels
-    }
+    rows = [q for q in _read_jsonl(root / "queries.jsonl") if q["_id"] in qrels]
+    queries = {q["_id"]: q["text"] for q in rows}
     qids = list(queries)[:max_queries] if max_queries else list(queries)
     queries = {qid: queries[qid] for qid in qids}
     qrels = {qid: qrels[qid] for qid in qids}
@@ -71,4 +80,5 @@ def load_dataset(
         for d in corpus
         if d.get("text", "").strip()
     ]
-    return Dataset(root.name, documents, queries, qrels)
+    meta = {q["_id"]: q["metadata"] for q in rows if q["_id"] in queries and q.get("metadata")}
+    return Dataset(root.name, documents, queries, qrels, meta)

@@ -9,7 +9,16 @@ import pytrec_eval
 
 from deployments.types import Hit
 
-METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+METRICS = (
+    "ndcg@10",
+    "recall@10",
+    "recall@100",
+    "mrr@10",
+    "complete@2",
+    "complete@5",
+    "complete@10",
+)
+COMPLETE_AT = (2, 5, 10)
 
 
 def doc_run(hits: Sequence[Hit], *, depth: int = 100) -> dict[str, float]:
@@ -53,6 +62,17 @@ def evaluate(
         "recall@100": float(np.mean([m["recall_100"] for m in main.values()])),
         "mrr@10": float(np.mean([m["recip_rank"] for m in mrr.values()])),
     }
+
+
+def ranking_scores(
+    qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]]
+) -> dict[str, float]:
+    """:func:`evaluate`'s metrics and ``complete@k`` (every relevant document in the top
+    k) for k in :data:`COMPLETE_AT`: the :data:`METRICS` of a report."""
+    from graph.evaluation.answers import complete_at
+
+    scores = evaluate(qrels, run)
+    return {**scores, **{f"complete@{k}": complete_at(qrels, run, k) for k in COMPLETE_AT}}
 
 
 def latency_summary(samples_ms: Sequence[float]) -> dict[str, float]:

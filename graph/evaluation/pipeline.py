@@ -25,6 +25,7 @@ from deployments.common.encoders.passages import load_passage_encoder
 from deployments.common.encoders.tokens import TokenEncoder, token_encoder_from
 from deployments.common.store.lite import LiteServer, free_port
 from deployments.common.store.milvus import MilvusStore
+from deployments.generator.deployment import ExtractiveGenerator
 from deployments.ingester.deployment import Ingester
 from deployments.reranker.deployment import Reranker
 from deployments.retriever.deployment import Retriever
@@ -33,8 +34,8 @@ from deployments.supervisor.deployment import Supervisor
 from deployments.types import Document, Hit, Rewrite, SearchMode
 from graph.config import AppConfig
 
-Mode = Literal["dense", "bm25", "hybrid", "hybrid+rerank", "full"]
-MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid", "hybrid+rerank", "full")
+Mode = Literal["dense", "bm25", "hybrid", "hybrid+rerank", "full", "agents"]
+MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid", "hybrid+rerank", "full", "agents")
 DEPTH = 100  # documents per query kept for Recall@100
 
 
@@ -73,9 +74,10 @@ class Stages:
             )
         return self._retrievers[mode]
 
-    def supervisor(self, *, rewrite: bool = True) -> Supervisor:
-        """The Supervisor over these stages, retrieval only (``search``); ``rewrite``
-        False searches with the query as given (no rewriting, no sub-questions)."""
+    def supervisor(self, *, rewrite: bool = True, answers: bool = False) -> Supervisor:
+        """The Supervisor over these stages; ``rewrite`` False searches with the query as
+        given (no rewriting, no sub-questions); ``answers`` adds the extractive generator
+        (``answer``), else it serves ``search`` only."""
         return Supervisor.func_or_class(
             self.cfg.supervisor,
             self.cfg.generator,
@@ -83,6 +85,7 @@ class Stages:
             rewriter=self.rewriter if rewrite else _Verbatim(),
             retriever=self.retriever(),
             reranker=self.reranker,
+            generator=ExtractiveGenerator.func_or_class() if answers else None,
         )
 
 
@@ -134,8 +137,11 @@ class _Verbatim:
         return Rewrite(original=query, query=query, route="simple")
 
 
-def mode_runner(stages: Stages, mode: Mode) -> Callable[[str], Awaitable[list[Hit]]]:
-    """A coroutine function answering one query in ``mode``: up to DEPTH hits, best first."""
+def mode_runner(
+    stages: Stages, mode: Mode, traces: dict[str, dict] | None = None
+) -> Callable[[str], Awaitable[list[Hit]]]:
+    """A coroutine function answering one query in ``mode``: up to DEPTH hits, best first.
+    In ``agents`` mode each query's trace goes to ``traces`` (by query text)."""
     if mode in ("dense", "bm25", "hybrid"):
         retriever = stages.retriever(mode)
 
@@ -144,21 +150,29 @@ def mode_runner(stages: Stages, mode: Mode) -> Callable[[str], Awaitable[list[Hi
             return hits
 
         return first_stage
-    supervisor = stages.supervisor(rewrite=mode == "full")
+    supervisor = stages.supervisor(rewrite=mode != "hybrid+rerank")
+    agents = mode == "agents"
 
     async def searched(query: str) -> list[Hit]:
-        return (await supervisor.search(query, DEPTH)).hits
+        found = await supervisor.search(query, DEPTH, agents=agents)
+        if traces is not None and found.trace is not None:
+            traces[query] = found.trace
+        return found.hits
 
     return searched
 
 
 def run_mode(
-    stages: Stages, mode: Mode, queries: dict[str, str]
+    stages: Stages,
+    mode: Mode,
+    queries: dict[str, str],
+    traces: dict[str, dict] | None = None,
 ) -> tuple[dict[str, list[Hit]], list[float]]:
-    """Hits per query id and per-query latency (ms) for one mode."""
+    """Hits per query id and per-query latency (ms) for one mode (agents' traces by query
+    text into ``traces``)."""
 
     async def run() -> tuple[dict[str, list[Hit]], list[float]]:
-        answer = mode_runner(stages, mode)
+        answer = mode_runner(stages, mode, traces)
         await answer(next(iter(queries.values())))  # warm-up: first-call costs
         hits: dict[str, list[Hit]] = {}
         latencies: list[float] = []

@@ -65,7 +65,7 @@ def test_the_deadline_reaches_the_supervisor_as_an_absolute_time() -> None:
     query, top_k, deadline, plan = sup.calls[0]
     assert (query, top_k, plan.name) == ("q", 5, "full")
     assert deadline > 1e9  # time.time() seconds, not a duration
-    assert sup.kwargs == [{"where": None}]
+    assert sup.kwargs == [{"where": None, "agents": None}]
 
 
 def test_a_query_past_its_deadline_is_504_and_its_work_cancelled() -> None:

@@ -333,7 +333,7 @@ def test_a_filter_reaches_the_supervisor_as_an_expression(client, route, spec):
     assert reply.status_code == 200, reply.text
     method = getattr(client.supervisor, ROUTES[route])
     assert method.calls == [("q", 5)]
-    assert method.kwargs == [{"where": metadata_expression(spec)}]
+    assert method.kwargs == [{"where": metadata_expression(spec), "agents": None}]
     assert isinstance(method.kwargs[0]["where"], str)
 
 
@@ -342,7 +342,7 @@ def test_a_filter_reaches_the_supervisor_as_an_expression(client, route, spec):
 def test_no_filter_and_an_empty_one_filter_nothing(client, route, spec):
     body = {"query": "q"} if spec is None else {"query": "q", "filter": spec}
     assert client.post(route, json=body).status_code == 200
-    assert getattr(client.supervisor, ROUTES[route]).kwargs == [{"where": None}]
+    assert getattr(client.supervisor, ROUTES[route]).kwargs == [{"where": None, "agents": None}]
 
 
 @pytest.mark.parametrize("route", ROUTES)

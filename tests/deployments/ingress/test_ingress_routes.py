@@ -48,9 +48,10 @@ def test_query_reply_follows_the_contract(client):
         "cached": False,
         "usage": None,
         "degraded": [],
+        "trace": None,
     }
     assert client.supervisor.answer.calls == [("why?", 5)]
-    assert client.supervisor.answer.kwargs == [{"where": None}]  # no filter
+    assert client.supervisor.answer.kwargs == [{"where": None, "agents": None}]  # no filter
 
 
 def test_documents_get_content_ids_and_are_forwarded(client):
@@ -108,6 +109,7 @@ def test_search_returns_passages_without_an_answer(client):
         "timings_ms": {"rewrite": 1.0, "total": 5.0},
         "request_id": reply.json()["request_id"],
         "degraded": [],
+        "trace": None,
     }
     assert client.supervisor.search.calls == [("a vs b?", 3)]
 
@@ -414,3 +416,12 @@ def test_every_answer_counts_its_generated_tokens(monkeypatch: pytest.MonkeyPatc
     streamed = client.post("/v1/chat/completions", json={**chat, "stream": True})
     assert streamed.status_code == 200 and "[DONE]" in streamed.text
     assert counted == [("query", 7), ("chat", 7), ("chat", 7)]
+
+
+@pytest.mark.parametrize(("route", "method"), [("/v1/query", "answer"), ("/v1/search", "search")])
+def test_agents_reach_the_supervisor_and_a_non_boolean_is_refused(client, route, method):
+    assert client.post(route, json={"query": "why?", "agents": True}).status_code == 200
+    assert getattr(client.supervisor, method).kwargs[-1]["agents"] is True
+    reply = client.post(route, json={"query": "why?", "agents": "maybe"})
+    assert reply.status_code == 400, reply.text
+    assert "agents" in reply.text

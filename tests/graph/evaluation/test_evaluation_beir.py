@@ -15,7 +15,7 @@ def beir(tmp_path):
     docs.append({"_id": "empty", "title": "no text", "text": "  "})
     (tmp_path / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in docs))
     queries = [
-        {"_id": "q1", "text": "one"},
+        {"_id": "q1", "text": "one", "metadata": {"answer": "7", "type": "bridge"}},
         {"_id": "q2", "text": "two"},
         {"_id": "q3", "text": "unjudged"},
     ]
@@ -44,3 +44,9 @@ def test_subset_keeps_relevant_docs_and_fills_with_distractors(beir):
 def test_missing_split_names_the_available_ones(beir):
     with pytest.raises(FileNotFoundError, match="splits here: dev"):
         load_dataset(beir, "test")
+
+
+def test_query_metadata_gives_answers_and_types(beir):
+    data = load_dataset(beir, "dev")
+    assert data.answers() == {"q1": "7"}
+    assert data.types() == {"q1": "bridge"}

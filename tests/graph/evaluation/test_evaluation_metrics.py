@@ -40,6 +40,9 @@ def _report(ndcg: float) -> dict:
         "recall@10": 0.9,
         "recall@100": 1.0,
         "mrr@10": 0.8,
+        "complete@2": 0.5,
+        "complete@5": 0.6,
+        "complete@10": 0.7,
         "latency_p50_ms": 1.0,
         "latency_p95_ms": 2.0,
     }
@@ -76,7 +79,29 @@ def test_incomparable_baseline_is_refused():
 
 def test_markdown_has_a_row_per_mode():
     table = markdown(_report(0.7))
-    assert "| hybrid | 0.700 | 0.900 | 1.000 | 0.800 | 1.0 | 2.0 |" in table
+    assert "| hybrid | 0.700 | 0.900 | 1.000 | 0.800 | 0.500 | 0.600 | 0.700 | 1.0 | 2.0 |" in table
+
+
+def test_markdown_adds_rows_per_query_type_and_the_selection_accuracy():
+    report = _report(0.7)
+    scores = report["modes"]["hybrid"]
+    scores["by_type"] = {"bridge": {**scores, "ndcg@10": 0.6}}
+    scores["selection"] = {
+        "accuracy": 0.75,
+        "by_type": {"bridge": 0.75},
+        "chosen": {"bridge": {"multihop": 3, "lookup": 1}},
+        "questions": 4,
+    }
+    table = markdown(report)
+    assert "| hybrid (bridge) | 0.600 |" in table
+    assert "accuracy 0.750 over 4 typed questions (bridge 0.750)" in table
+
+
+def test_a_baseline_without_the_newer_metrics_is_compared_on_those_it_has():
+    old = _report(0.7)
+    for key in ("complete@2", "complete@5", "complete@10"):
+        del old["modes"]["hybrid"][key]
+    assert regressions(_report(0.7), old, 0.01) == []
 
 
 def test_app_args_reads_serve_config_and_applies_overrides(tmp_path):

@@ -1,7 +1,7 @@
 """What a chat turn mentions: its named entities, its topic, and pronouns that refer back.
 
-Detection helpers of :mod:`deployments.rewriter.conversation`, pure and linear in the
-length of the text:
+Detection helpers of :mod:`deployments.rewriter.conversation` and of the supervisor's
+agents, pure and linear in the length of the text:
 
 - an *entity* is a quoted span or a run of capitalised words, connectors such as "of the"
   or "van der" included ("Lord of the Rings"); a single capitalised word that opens a
@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from deployments.rewriter.rules import AUX, IMPERATIVES, WH
+from deployments.common.words import AUX, IMPERATIVES, WH
 
 PERSONAL = frozenset("he him his she her hers they them their theirs".split())
 _NEUTER = frozenset({"it", "its"})

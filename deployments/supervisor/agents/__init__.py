@@ -1,0 +1,1 @@
+"""The agent supervisor: a planner over specialist agents, and a validator."""

@@ -1,0 +1,149 @@
+"""Entity links between a question and passages, and between passages (pure).
+
+A passage's *title* names what it is about (a Wikipedia title, a file's heading); a
+*mention* of it is that title, lowercased, without a trailing disambiguation such as
+"(band)", found between word boundaries of another text. Links are how the agents follow
+evidence: a question names the passages to start from, a passage names the passages it
+leads to, and two passages where one names the other form a chain.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+from deployments.common.mentions import entities
+from deployments.common.store.expr import string_literal
+from deployments.types import Hit
+
+_DISAMBIGUATION = re.compile(r"\s*\([^()]*\)\s*$")
+_NON_WORD = re.compile(r"[^\w]+")
+# Capitalised words that name no passage of their own in running text.
+_CALENDAR = frozenset(
+    "january february march april may june july august september october november december "
+    "monday tuesday wednesday thursday friday saturday sunday".split()
+)
+MAX_LINKS = 16
+
+
+def fold(text: str) -> str:
+    """Lowercase, accents and punctuation removed, words joined by single spaces.
+
+    >>> fold("Beyoncé's  \\"Lemonade\\" (album)!")
+    'beyonce s lemonade album'
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NON_WORD.sub(" ", plain.lower()).strip()
+
+
+def title_key(title: str) -> str:
+    """The title as it is mentioned: folded, without a trailing "(disambiguation)".
+
+    >>> title_key("Tinted Windows (band)")
+    'tinted windows'
+    """
+    return fold(_DISAMBIGUATION.sub("", title))
+
+
+def mentions(text: str, title: str) -> bool:
+    """Whether ``text`` mentions ``title`` (as whole words, see :func:`title_key`).
+
+    >>> mentions("Was Pepper Keenan born first?", "Pepper Keenan")
+    True
+    >>> mentions("Keenan's band", "Pepper Keenan")
+    False
+    """
+    key = title_key(title)
+    return bool(key) and f" {key} " in f" {fold(text)} "
+
+
+def linked(a: Hit, b: Hit) -> bool:
+    """Whether one passage names the other's title: a chain of evidence.
+
+    >>> a = Hit("a#0", "a", "Heat (film)", "Heat is a film by Michael Mann.", 1.0)
+    >>> b = Hit("b#0", "b", "Michael Mann", "Michael Mann is a director.", 1.0)
+    >>> linked(a, b), linked(b, a)
+    (True, True)
+    """
+    return a.doc_id != b.doc_id and (mentions(a.text, b.title) or mentions(b.text, a.title))
+
+
+def bridge_entities(question: str, passages: Sequence[Hit], limit: int) -> list[str]:
+    """Named things the ``passages`` mention that the question does not: the entities a
+    next hop may be about, best passage first, in reading order, without repeats.
+
+    >>> p = Hit("a#0", "a", "Tinted Windows (album)",
+    ...         "Tinted Windows is the debut album by Tinted Windows, a band from Texas.", 1.0)
+    >>> bridge_entities("Where did the band behind Tinted Windows first play?", [p], 4)
+    ['Texas']
+    """
+    asked = f" {fold(question)} "
+    found: dict[str, str] = {}
+    for hit in passages:
+        own = title_key(hit.title)
+        for span in entities(hit.text):
+            key = fold(span.text)
+            if (
+                not key
+                or key == own
+                or key in _CALENDAR
+                or key.isdigit()
+                or f" {key} " in asked
+                or key in found
+            ):
+                continue
+            found[key] = span.text
+            if len(found) == limit:
+                return list(found.values())
+    return list(found.values())
+
+
+def question_entities(question: str) -> list[str]:
+    """The named things of a question (quoted spans and runs of capitalised words).
+
+    >>> question_entities("Was Pepper Keenan or Rob Parissi born first?")
+    ['Pepper Keenan', 'Rob Parissi']
+    """
+    return [s.text for s in entities(question)]
+
+
+def title_expression(names: Iterable[str]) -> str | None:
+    """A Milvus expression matching passages titled by one of ``names``, with or without a
+    trailing "(disambiguation)"; None when no name can be written as one.
+
+    >>> print(title_expression(["Heat", "50%"]))
+    (title == "Heat" or title like "Heat (%" or title == "50%")
+    """
+    parts = []
+    for name in list(dict.fromkeys(n.strip() for n in names if n.strip()))[:MAX_LINKS]:
+        if "%" in name or "_" in name:  # wildcards of `like`; compare exactly only
+            try:
+                parts.append(f"title == {string_literal(name)}")
+            except ValueError:
+                continue
+            continue
+        try:
+            exact, prefix = string_literal(name), string_literal(f"{name} (%")
+        except ValueError:
+            continue
+        parts.append(f"title == {exact} or title like {prefix}")
+    return f"({' or '.join(parts)})" if parts else None
+
+
+def by_document(lists: Sequence[Sequence[Hit]]) -> list[Hit]:
+    """Round-robin over ranked lists, each document once (its first passage met).
+
+    >>> h = lambda d: Hit(f"{d}#0", d, d, "", 1.0)
+    >>> [x.doc_id for x in by_document([[h("a"), h("b")], [h("a"), h("c")], [h("d")]])]
+    ['a', 'd', 'b', 'c']
+    """
+    seen: set[str] = set()
+    out: list[Hit] = []
+    for rank in range(max((len(x) for x in lists), default=0)):
+        for ranked in lists:
+            if rank < len(ranked) and ranked[rank].doc_id not in seen:
+                seen.add(ranked[rank].doc_id)
+                out.append(ranked[rank])
+    return out

@@ -1,0 +1,90 @@
+"""A tiny keyword-search corpus standing in for the Retriever, and a bag-of-words embedder,
+so the agents' decisions can be followed exactly (no Ray, no models)."""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+import numpy as np
+
+from deployments.supervisor.agents.links import fold
+from deployments.supervisor.agents.validate import terms
+from deployments.types import Hit
+
+PASSAGES = {
+    "Glass Hours": "Glass Hours is the debut album of Velvet Ferns, released in 2009.",
+    "Velvet Ferns": "Velvet Ferns was a rock group. It played live for the first time in Austin.",
+    "City Opera": "The first performance of the opera took place in the city.",
+    "Austin": "Austin is the capital of Texas.",
+    "Pepper Keenan": "Pepper Keenan is an American musician born in 1967.",
+    "Rob Parissi": "Rob Parissi is an American singer born in 1950.",
+    "Wild Cherry": "Wild Cherry was a funk rock band led by Rob Parissi.",
+    "Corrosion of Conformity": "Corrosion of Conformity is a band with Pepper Keenan.",
+    "Supergroup": "A supergroup is a band whose members are famous from other bands.",
+}
+_NAMES = re.compile(r'title (?:==|like) "((?:[^"\\]|\\.)*)"')
+
+
+def hits_for(query: str, where: str | None = None, limit: int = 10) -> list[Hit]:
+    words = terms(query)
+    allowed = None
+    if where and "title" in where:
+        allowed = [n.removesuffix(" (%") for n in _NAMES.findall(where)]
+    scored = []
+    for title, text in PASSAGES.items():
+        if allowed is not None and not any(
+            title == n or title.startswith(f"{n} (") for n in allowed
+        ):
+            continue
+        overlap = len(words & terms(f"{title} {text}"))
+        if overlap:
+            scored.append((overlap, title))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    return [
+        Hit(f"{t}#0", t, t, PASSAGES[t], float(s), {"hybrid": float(s)}) for s, t in scored[:limit]
+    ]
+
+
+class Corpus:
+    """The Retriever's protocol over :data:`PASSAGES`; records every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[str], str | None]] = []
+
+    async def retrieve(self, queries, limit=None, where=None):
+        self.calls.append((list(queries), where))
+        return [hits_for(q, where, limit or 10) for q in queries]
+
+    async def embed(self, texts):
+        return [bag_of_words(t) for t in texts]
+
+
+def bag_of_words(text: str, dim: int = 256) -> list[float]:
+    v = np.zeros(dim, dtype=np.float32)
+    for w in fold(text).split():
+        v[zlib.crc32(w.encode()) % dim] += 1.0
+    return v.tolist()
+
+
+class Rewriter:
+    async def rewrite(self, query, history=()):
+        from deployments.types import Rewrite
+
+        return Rewrite(original=query, query=query, route="simple")
+
+
+class Extractive:
+    """The generator client's protocol, answering extractively."""
+
+    kind = "extractive"
+
+    def __init__(self, answer: str | None = None) -> None:
+        self.answer = answer
+
+    async def generate(self, query, hits, sampling=None):
+        from deployments.common.extractive import extractive_answer
+        from deployments.types import Generation
+
+        text = self.answer if self.answer is not None else extractive_answer(query, hits)
+        return Generation(answer=text, generator="extractive")
