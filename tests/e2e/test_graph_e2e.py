@@ -232,6 +232,51 @@ def test_comparative_query_takes_the_sub_question_branch(graph, ingested):
     assert all("subquery_rrf" in c["scores"] for c in body["citations"])
 
 
+AGENT_DOCS = [
+    {
+        "id": "glass-hours",
+        "title": "Glass Hours",
+        "text": "Glass Hours is the debut album of Velvet Ferns, released in 2009.",
+    },
+    {
+        "id": "velvet-ferns",
+        "title": "Velvet Ferns",
+        "text": "Velvet Ferns is a rock group from Texas. It played its first concert in "
+        "Austin in 2007.",
+    },
+    {
+        "id": "concert-hall",
+        "title": "Concert hall",
+        "text": "A concert hall is a venue where a band or an orchestra plays its concerts.",
+    },
+]
+
+
+def test_agents_answer_through_the_graph_with_a_trace(graph, ingested):
+    docs = [{**d, "metadata": {"suite": "agents"}} for d in AGENT_DOCS]
+    assert post(graph, "/v1/documents", {"documents": docs}).status_code == 200
+    try:
+        question = "The band behind the album Glass Hours played its first concert in what city?"
+        body = {"query": question, "top_k": 2, "agents": True, "filter": {"suite": "agents"}}
+        reply = post(graph, "/v1/search", body)
+        assert reply.status_code == 200, reply.text
+        found = reply.json()
+        assert found["stages"][:3] == ["rewrite", "plan", "act"]
+        assert found["trace"]["chosen"] == ["multihop"], found["trace"]["agents"]
+        assert {c["doc_id"] for c in found["citations"]} == {"glass-hours", "velvet-ferns"}
+        assert found["trace"]["hops"][0]["queries"] == [question]
+        answered = post(graph, "/v1/query", body)
+        assert answered.status_code == 200, answered.text
+        trace = answered.json()["trace"]
+        # The tiny test LLM writes noise: the validator must have judged it (kept what its
+        # citations support, or abstained), never passed it unchecked.
+        assert "validator" in trace or "abstained" in trace, trace
+        assert post(graph, "/v1/search", {"query": question, "agents": "yes"}).status_code == 400
+    finally:
+        for d in AGENT_DOCS:
+            httpx.delete(f"{graph.url}/v1/documents/{d['id']}", timeout=60)
+
+
 def test_a_unicode_id_is_cited_back_as_given(graph, ingested):
     reply = post(graph, "/v1/search", {"query": "quarantine station in Bermuda", "top_k": 1})
     assert reply.status_code == 200, reply.text

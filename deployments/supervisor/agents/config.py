@@ -33,6 +33,12 @@ class AgentSpec(BaseModel):
         "agents.rule_bonus added to this agent's similarity.",
     )
 
+    requires_rule: bool = Field(
+        default=False,
+        description="Chosen only when one of its patterns matches (for agents defined by "
+        "the form of a question, such as comparisons, more than by its topic).",
+    )
+
     @field_validator("patterns")
     @classmethod
     def _compiles(cls, v: list[str]) -> list[str]:
@@ -92,9 +98,12 @@ def default_agents() -> list[AgentSpec]:
                 r"|older|younger|\w+er than)\b.*\bor\b",
                 r"\bor\b.*\b(?:first|earlier|later|older|younger|more|less|longer|larger"
                 r"|higher|bigger|smaller)\b",
-                r"^(?:are|were|is|was|do|does|did)\b.*\band\b.*\b(?:both|same|also)\b",
-                r"\b(?:compare|versus|vs)\b",
+                r"^(?:are|were|is|was|do|does|did|have|has)\b[^?]*\band\b",
+                r"\bboth\b|\b(?:compare|versus|vs)\b|\bbetween\b[^?]*\band\b",
+                r",\s*(?:the\s+)?[^,?]+\s+or\s+(?:the\s+)?[^,?]+\?$",
+                r"\bor\s+(?:the\s+)?(?-i:[A-Z0-9])",
             ],
+            requires_rule=True,
         ),
         AgentSpec(
             name="summary",
@@ -106,6 +115,7 @@ def default_agents() -> list[AgentSpec]:
                 "What are the main approaches to approximate nearest neighbour search?",
             ],
             patterns=[r"^(?:summari[sz]e|give an overview|overview of|tell me everything)\b"],
+            requires_rule=True,
         ),
     ]
 
@@ -141,7 +151,7 @@ class AgentsConfig(BaseModel):
         default=3, ge=1, le=10, description="Best passages of a hop read for bridge entities."
     )
     max_bridges: int = Field(
-        default=6, ge=1, le=16, description="Entities followed from one hop to the next."
+        default=10, ge=1, le=16, description="Entities followed from one hop to the next."
     )
     hop_candidates: int = Field(
         default=30, ge=1, le=200, description="Candidates retrieved per follow-up query."
@@ -168,11 +178,18 @@ class AgentsConfig(BaseModel):
         "passage must hold for the sentence to count as supported.",
     )
     abstain_below: float = Field(
-        default=0.5,
+        default=0.75,
         ge=0,
         le=1,
-        description="Abstain when less than this share of the "
-        "question's named things appear in the evidence (0: never abstain on that ground).",
+        description="Abstain when the evidence mentions less than this share of what the "
+        "question names (quoted or capitalised names; 0: never abstain)...",
+    )
+    abstain_about_below: float = Field(
+        default=0.5,
+        ge=0,
+        le=1.01,
+        description="... and less than this share of those names has a passage about it "
+        "(titled by the name) among the evidence (above 1: the first test alone decides).",
     )
     abstain_text: str = Field(
         default="The documents do not say.", min_length=1, description="The abstention."

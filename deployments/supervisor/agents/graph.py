@@ -34,7 +34,7 @@ from deployments.supervisor.agents.config import AgentsConfig, AgentSpec
 from deployments.supervisor.agents.kinds import KINDS, Finding, Task
 from deployments.supervisor.agents.select import Choice, Selector, agent_texts
 from deployments.supervisor.agents.tools import Reranks, Retrieves, Tools
-from deployments.supervisor.agents.validate import coverage, judge, kept_answer
+from deployments.supervisor.agents.validate import aboutness, coverage, judge, kept_answer
 from deployments.types import (
     DEFAULT_SAMPLING,
     FULL_PLAN,
@@ -203,7 +203,8 @@ def create_agent_graph(
         agent = escalation(state)
         assert agent is not None
         out = await run(state, [agent], "escalated")
-        hits = merge_findings([*out["findings"], *state["findings"]])
+        # The first agents' evidence leads: the escalation adds what they missed.
+        hits = merge_findings([*state["findings"], *out["findings"]])
         trace = {**out["trace"], "escalated_to": agent.name}
         return {
             **out,
@@ -230,12 +231,13 @@ def create_agent_graph(
     async def generate(state: AgentState) -> dict:
         t = time.perf_counter()
         question, hits = state["rewrite"].original, state["hits"][: state["top_k"]]
-        share = coverage(question, hits)
-        if share < cfg.abstain_below:
+        share, about = coverage(question, hits), aboutness(question, hits)
+        if share < cfg.abstain_below and about < cfg.abstain_about_below:
             generation = Generation(answer=cfg.abstain_text, generator=generator.kind)
             trace = {
                 "abstained": f"the evidence mentions {share:.0%} of what the question "
-                f"names (< agents.abstain_below={cfg.abstain_below})"
+                f"names (< agents.abstain_below={cfg.abstain_below}) and is about "
+                f"{about:.0%} of it (< agents.abstain_about_below={cfg.abstain_about_below})"
             }
             record_validation("abstained")
         elif state.get("plan", FULL_PLAN).extractive:
@@ -246,7 +248,7 @@ def create_agent_graph(
             generation, trace = await generator.generate(question, hits, sampling), {}
         return {
             "generation": generation,
-            "trace": {**trace, "coverage": round(share, 3)},
+            "trace": {**trace, "coverage": round(share, 3), "aboutness": round(about, 3)},
             "timings_ms": {"generate": _ms(t)},
             "stages": ["generate"],
         }

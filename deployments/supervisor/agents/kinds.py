@@ -28,6 +28,7 @@ from deployments.supervisor.agents.links import (
     bridge_entities,
     by_document,
     linked,
+    mention_expression,
     mentions,
     question_entities,
     title_expression,
@@ -112,32 +113,48 @@ async def _next_hop(
     follow_queries: bool,
     follow_links: bool,
 ) -> list[Hit] | None:
-    """The evidence after one more hop: the best passage reached through a bridge entity
-    of the current best passages, next to the passage that led to it."""
+    """The evidence after one more hop.
+
+    Candidates are the passages reached from the current best ones: by new queries (a
+    bridge entity added to the query) and/or by entity links, both ways (passages titled
+    by an entity the best passages mention, and passages mentioning a best passage's
+    title). They compete with the current runners-up in one rerank against the question;
+    the best passage stays first, the best-ranked passage linked to it (the chain) second,
+    and the rerank's order follows.
+    """
     sources = evidence[: cfg.bridge_passages]
     bridges = bridge_entities(task.question, sources, cfg.max_bridges)
-    if not bridges:
+    queries = [f"{b} {task.query}" for b in bridges] if follow_queries else []
+    calls = [tools.search(queries, limit=cfg.hop_candidates)] if queries else []
+    if follow_links:
+        for within in (title_expression(bridges), mention_expression(h.title for h in sources)):
+            if within is not None:
+                calls.append(tools.search([task.query], limit=cfg.hop_candidates, within=within))
+    if not calls:
         tools.record(task.agent, hop, [], [], skipped="no bridge entity")
         return None
-    calls = []
-    queries = [f"{b} {task.query}" for b in bridges] if follow_queries else []
-    calls.append(tools.search(queries, limit=cfg.hop_candidates))
-    within = title_expression(bridges) if follow_links else None
-    if within is not None:
-        calls.append(tools.search([task.query], limit=cfg.hop_candidates, within=within))
     lists = [hits for result in await asyncio.gather(*calls) for hits in result]
-    # Everything but the best passage may be reached again: a passage ranked low by the
-    # question moves up when a bridge entity leads to it.
-    pool = [h for h in by_document(lists) if h.doc_id != evidence[0].doc_id]
-    if not pool:
+    first = evidence[0]
+    reached = [h for h in by_document(lists) if h.doc_id != first.doc_id]
+    if not reached:
         tools.record(task.agent, hop, queries, [], bridges=bridges)
         return None
-    reached = await tools.rerank(task.query, pool, task.top_k)
-    tools.record(task.agent, hop, queries, reached, bridges=bridges, linked=within is not None)
-    best = reached[0]
-    source = next((s for s in sources if linked(s, best)), sources[0])
-    rest = by_document([[h for h in evidence if h is not source], reached[1:]])
-    return [source, best, *rest]
+    contenders = by_document([evidence[1 : cfg.bridge_passages], reached])
+    ranked = await tools.rerank(task.query, contenders, task.top_k)
+    partner = next((h for h in ranked if linked(first, h)), None)
+    tools.record(
+        task.agent,
+        hop,
+        queries,
+        reached,
+        bridges=bridges,
+        links=follow_links,
+        partner=partner.doc_id if partner else None,
+    )
+    if partner is None:
+        return [first, *by_document([ranked, evidence[1:]])]
+    # The chain: the best passage, then the best-ranked passage linked to it.
+    return [first, partner, *by_document([[h for h in ranked if h is not partner], evidence[1:]])]
 
 
 async def comparison(task: Task, tools: Tools, cfg: AgentsConfig) -> Finding:

@@ -72,32 +72,61 @@ def linked(a: Hit, b: Hit) -> bool:
 
 def bridge_entities(question: str, passages: Sequence[Hit], limit: int) -> list[str]:
     """Named things the ``passages`` mention that the question does not: the entities a
-    next hop may be about, best passage first, in reading order, without repeats.
+    next hop may be about, without repeats, best first.
 
-    >>> p = Hit("a#0", "a", "Tinted Windows (album)",
-    ...         "Tinted Windows is the debut album by Tinted Windows, a band from Texas.", 1.0)
+    Best come the entities of the best passage; within a passage, the entity whose
+    sentence shares most content words with the question (the bridge usually sits in the
+    sentence that matches the question's other half), then longer names, then earlier.
+    A name joined by "of" ("CEO of Viglen") also offers its tail ("Viglen").
+
+    >>> p = Hit("a#0", "a", "Tinted Windows (album)", "Tinted Windows is an album from "
+    ...         "Texas. It is the debut of Tinted Windows (band), who first played in Austin.", 1.0)
     >>> bridge_entities("Where did the band behind Tinted Windows first play?", [p], 4)
-    ['Texas']
+    ['Austin', 'Texas']
     """
     asked = f" {fold(question)} "
-    found: dict[str, str] = {}
-    for hit in passages:
+    words = set(asked.split())
+    ranked: dict[str, tuple[tuple, str]] = {}
+    for rank, hit in enumerate(passages):
         own = title_key(hit.title)
-        for span in entities(hit.text):
-            key = fold(span.text)
-            if (
-                not key
-                or key == own
-                or key in _CALENDAR
-                or key.isdigit()
-                or f" {key} " in asked
-                or key in found
-            ):
-                continue
-            found[key] = span.text
-            if len(found) == limit:
-                return list(found.values())
-    return list(found.values())
+        for position, (sentence, names) in enumerate(_sentence_entities(hit.text)):
+            overlap = len(words & set(fold(sentence).split()) - _COMMON)
+            for name in names:
+                key = fold(name)
+                if (
+                    not key
+                    or key == own
+                    or key.split()[0] in _CALENDAR
+                    or key.isdigit()
+                    or f" {key} " in asked
+                ):
+                    continue
+                order = (rank, -overlap, -min(len(key.split()), 3), position)
+                if key not in ranked or order < ranked[key][0]:
+                    ranked[key] = (order, name)
+    return [name for _, name in sorted(ranked.values())[:limit]]
+
+
+_COMMON = frozenset(
+    "a an and are as at be by did do does for from had has have he her his how in is it its "
+    "of on or she that the their they this to was were what when where which who whom why "
+    "with".split()
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _sentence_entities(text: str) -> list[tuple[str, list[str]]]:
+    """Each sentence of ``text`` with the names in it (and the tails of "X of Y" names)."""
+    out = []
+    for sentence in _SENTENCE_END.split(text):
+        names = []
+        for span in entities(sentence):
+            names.append(span.text)
+            head, sep, tail = span.text.rpartition(" of ")
+            if sep and head and tail and tail[0].isupper():
+                names.append(tail)
+        out.append((sentence, names))
+    return out
 
 
 def question_entities(question: str) -> list[str]:
@@ -110,11 +139,11 @@ def question_entities(question: str) -> list[str]:
 
 
 def title_expression(names: Iterable[str]) -> str | None:
-    """A Milvus expression matching passages titled by one of ``names``, with or without a
-    trailing "(disambiguation)"; None when no name can be written as one.
+    """A Milvus expression matching passages titled by one of ``names``, as is or with a
+    qualifier ("Heat (film)", "Gainesville, Florida"); None when no name can be written.
 
     >>> print(title_expression(["Heat", "50%"]))
-    (title == "Heat" or title like "Heat (%" or title == "50%")
+    (title == "Heat" or title like "Heat (%" or title like "Heat, %" or title == "50%")
     """
     parts = []
     for name in list(dict.fromkeys(n.strip() for n in names if n.strip()))[:MAX_LINKS]:
@@ -125,11 +154,31 @@ def title_expression(names: Iterable[str]) -> str | None:
                 continue
             continue
         try:
-            exact, prefix = string_literal(name), string_literal(f"{name} (%")
+            parts.append(
+                f"title == {string_literal(name)} or title like {string_literal(f'{name} (%')}"
+                f" or title like {string_literal(f'{name}, %')}"
+            )
         except ValueError:
             continue
-        parts.append(f"title == {exact} or title like {prefix}")
     return f"({' or '.join(parts)})" if parts else None
+
+
+def mention_expression(titles: Iterable[str]) -> str | None:
+    """A Milvus expression matching passages whose text mentions one of ``titles``
+    (without its "(disambiguation)"): the links that point back at these passages.
+
+    >>> print(mention_expression(["Heat (film)", "Michael Mann"]))
+    (text like "%Heat%" or text like "%Michael Mann%")
+    """
+    parts = []
+    for title in dict.fromkeys(_DISAMBIGUATION.sub("", t).strip() for t in titles):
+        if len(title) < 3 or "%" in title or "_" in title:
+            continue
+        try:
+            parts.append(f"text like {string_literal(f'%{title}%')}")
+        except ValueError:
+            continue
+    return f"({' or '.join(parts[:MAX_LINKS])})" if parts else None
 
 
 def by_document(lists: Sequence[Sequence[Hit]]) -> list[Hit]:

@@ -80,7 +80,9 @@ class Selector:
         return sorted(choices, key=lambda c: -c.score)
 
     def choose(self, ranked: list[Choice]) -> list[Choice]:
-        """The agents to run: the best, and those within ``run_margin`` of it."""
-        best = ranked[0].score
-        close = [c for c in ranked if best - c.score <= self.cfg.run_margin]
+        """The agents to run: the best eligible one (an agent that ``requires_rule`` is
+        eligible only when a pattern matched), and those within ``run_margin`` of it."""
+        eligible = [c for c in ranked if c.rule or not c.agent.requires_rule]
+        best = eligible[0].score
+        close = [c for c in eligible if best - c.score <= self.cfg.run_margin]
         return close[: self.cfg.max_agents]

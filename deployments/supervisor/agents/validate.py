@@ -3,8 +3,9 @@ evidence to answer from at all (pure).
 
 A sentence is *supported* when the passages it cites (``[n]`` markers) hold at least
 ``support_threshold`` of its content words. Unsupported sentences are dropped; an answer
-left with none, or a question whose named things the evidence does not mention, is
-answered with the abstention instead.
+left with none is answered with the abstention instead. Before generating, the
+supervisor abstains when the evidence neither mentions most of what the question names
+(:func:`coverage`) nor holds a passage about it (:func:`aboutness`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deployments.supervisor.agents.links import fold, question_entities
+from deployments.supervisor.agents.links import fold, question_entities, title_key
 from deployments.types import Hit
 
 _CITED = re.compile(r"\s*\[(\d{1,3})\]")
@@ -95,6 +96,21 @@ def kept_answer(verdicts: Sequence[Verdict]) -> str:
     return " ".join(
         v.sentence + "".join(f" [{n}]" for n in v.cited) for v in verdicts if v.supported
     )
+
+
+def aboutness(question: str, hits: Sequence[Hit]) -> float:
+    """Share of the question's named things that one of the passages is about (titled by
+    that name); 1.0 for a question naming nothing.
+
+    >>> h = Hit("a#0", "a", "Pepper Keenan", "Pepper Keenan is a guitarist.", 1.0)
+    >>> aboutness("Was Pepper Keenan or Rob Parissi born first?", [h])
+    0.5
+    """
+    things = {fold(t) for t in question_entities(question)}
+    if not things:
+        return 1.0
+    titles = {title_key(h.title) for h in hits}
+    return sum(t in titles for t in things) / len(things)
 
 
 def coverage(question: str, hits: Sequence[Hit]) -> float:

@@ -9,9 +9,9 @@ import pytest
 from deployments.errors import InvalidRequestError
 from deployments.generator.deployment import ExtractiveGenerator
 from deployments.supervisor.deployment import Supervisor
-from tests.deployments.supervisor.agents.fakes import Corpus, Rewriter
+from tests.deployments.supervisor.agents.corpus_fakes import Corpus, Reranker, Rewriter
 
-QUESTION = "The band behind the album Glass Hours had its first performance in what city?"
+QUESTION = "The band behind the album Glass Hours played its first concert in what city?"
 
 
 def supervisor(**config) -> Supervisor:
@@ -21,13 +21,13 @@ def supervisor(**config) -> Supervisor:
         "extractive",
         rewriter=Rewriter(),
         retriever=Corpus(),
-        reranker=None,
+        reranker=Reranker(),
         generator=ExtractiveGenerator.func_or_class(),
     )
 
 
 def test_agents_answer_when_asked_with_a_trace_and_grounded_citations():
-    sup = supervisor(rerank=False)
+    sup = supervisor()
     answer = asyncio.run(sup.answer(QUESTION, 3, agents=True))
     assert answer.trace["chosen"] == ["multihop"]
     assert answer.trace["validator"]["outcome"] == "kept"
@@ -38,14 +38,14 @@ def test_agents_answer_when_asked_with_a_trace_and_grounded_citations():
 
 
 def test_the_single_shot_graph_stays_the_default_and_carries_no_trace():
-    sup = supervisor(rerank=False)
+    sup = supervisor()
     answer = asyncio.run(sup.answer(QUESTION, 3))
     assert answer.trace is None
     assert "plan" not in answer.stages
 
 
 def test_the_config_can_make_agents_the_default_for_search():
-    sup = supervisor(rerank=False, agents={"default": True})
+    sup = supervisor(agents={"default": True})
     found = asyncio.run(sup.search(QUESTION, 2))
     assert found.trace["chosen"] == ["multihop"]
     assert [h.doc_id for h in found.hits] == ["Glass Hours", "Velvet Ferns"]
@@ -53,7 +53,7 @@ def test_the_config_can_make_agents_the_default_for_search():
 
 
 def test_agents_refuse_a_conversation_with_a_clear_error():
-    sup = supervisor(rerank=False)
+    sup = supervisor()
     with pytest.raises(InvalidRequestError, match="standalone question") as err:
         asyncio.run(sup.answer(QUESTION, 3, history=[("user", "hi")], agents=True))
     assert err.value.param == "agents"

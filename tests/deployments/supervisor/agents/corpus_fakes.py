@@ -14,8 +14,10 @@ from deployments.types import Hit
 
 PASSAGES = {
     "Glass Hours": "Glass Hours is the debut album of Velvet Ferns, released in 2009.",
-    "Velvet Ferns": "Velvet Ferns was a rock group. It played live for the first time in Austin.",
-    "City Opera": "The first performance of the opera took place in the city.",
+    "Velvet Ferns": "Velvet Ferns played its first concert in Austin.",
+    "Concert Hall": "A concert hall is a venue where a band or orchestra played for the "
+    "first time in a big city, often after years of rehearsal and touring across many "
+    "countries and regions.",
     "Austin": "Austin is the capital of Texas.",
     "Pepper Keenan": "Pepper Keenan is an American musician born in 1967.",
     "Rob Parissi": "Rob Parissi is an American singer born in 1950.",
@@ -23,18 +25,18 @@ PASSAGES = {
     "Corrosion of Conformity": "Corrosion of Conformity is a band with Pepper Keenan.",
     "Supergroup": "A supergroup is a band whose members are famous from other bands.",
 }
-_NAMES = re.compile(r'title (?:==|like) "((?:[^"\\]|\\.)*)"')
+_NAMES = re.compile(r'title (==|like) "((?:[^"\\]|\\.)*)"')
 
 
 def hits_for(query: str, where: str | None = None, limit: int = 10) -> list[Hit]:
     words = terms(query)
     allowed = None
     if where and "title" in where:
-        allowed = [n.removesuffix(" (%") for n in _NAMES.findall(where)]
+        allowed = _NAMES.findall(where)
     scored = []
     for title, text in PASSAGES.items():
         if allowed is not None and not any(
-            title == n or title.startswith(f"{n} (") for n in allowed
+            title == n if op == "==" else title.startswith(n.removesuffix("%")) for op, n in allowed
         ):
             continue
         overlap = len(words & terms(f"{title} {text}"))
@@ -47,14 +49,16 @@ def hits_for(query: str, where: str | None = None, limit: int = 10) -> list[Hit]
 
 
 class Corpus:
-    """The Retriever's protocol over :data:`PASSAGES`; records every call."""
+    """The Retriever's protocol over :data:`PASSAGES` (``limit`` hits by default, like a
+    first stage that cannot see everything); records every call."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 2) -> None:
+        self.limit = limit
         self.calls: list[tuple[list[str], str | None]] = []
 
     async def retrieve(self, queries, limit=None, where=None):
         self.calls.append((list(queries), where))
-        return [hits_for(q, where, limit or 10) for q in queries]
+        return [hits_for(q, where, limit or self.limit) for q in queries]
 
     async def embed(self, texts):
         return [bag_of_words(t) for t in texts]
@@ -88,3 +92,19 @@ class Extractive:
 
         text = self.answer if self.answer is not None else extractive_answer(query, hits)
         return Generation(answer=text, generator="extractive")
+
+
+class Reranker:
+    """Scores a passage's text by the share of its words the query holds: short, focused
+    passages beat long ones that mention everything (unlike the keyword first stage)."""
+
+    async def rerank(self, query, candidates, top_k):
+        from deployments.types import Reranked
+
+        words = terms(query)
+        scored = []
+        for c in candidates:
+            text = terms(PASSAGES[c.chunk_id.split("#")[0]])
+            scored.append((len(words & text) / len(text), c.chunk_id))
+        scored.sort(key=lambda s: (-s[0], s[1]))
+        return [Reranked(cid, score, score) for score, cid in scored[:top_k]]
