@@ -112,6 +112,9 @@ def build_stages(cfg: AppConfig, *, uri: str, collection: str) -> Stages:
             cfg.reranker,
             encoder=passages,
             store=store,
+            # The harness ingests through ``ingest`` directly; a job runner would keep
+            # polling the store after the run closes it.
+            run_jobs=False,
         ),
     )
 
