@@ -29,5 +29,5 @@ status=0
 echo "test.sh: unit tests (two workers)"
 run_pytest -n 2 -m "not e2e and not slow" || status=$?
 echo "test.sh: end-to-end and slow tests"
-run_pytest -m "e2e or slow" || status=$?
+run_pytest -m "e2e or slow" --durations=15 || status=$?
 exit "$status"

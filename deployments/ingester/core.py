@@ -54,8 +54,10 @@ class _Pending:
 
 
 def row_bytes(chunk: Chunk, dim: int) -> int:
-    """Approximate size of a chunk row on the wire (text fields, vector, metadata)."""
-    text = len(chunk.text.encode()) + len(chunk.search_text.encode()) + len(chunk.title.encode())
+    """Approximate size of a chunk row on the wire (text fields, vector, metadata, and
+    entity keys, counted as the text once more: their names and the stretches of them)."""
+    text = 2 * len(chunk.text.encode()) + len(chunk.search_text.encode())
+    text += len(chunk.title.encode())
     meta = len(json.dumps(chunk.metadata, ensure_ascii=False).encode())
     return text + 4 * dim + meta + 2 * len(chunk.chunk_id.encode())
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from deployments.common.entity_keys import entity_field, passage_keys
 from deployments.common.ids import keep_latest_versions, versions_before
 from deployments.common.store import schema
 from deployments.common.store.config import MilvusConfig
@@ -213,7 +214,8 @@ class MilvusStore:
 
         Milvus applies one insert/upsert request at one timestamp (Milvus Lite: one WAL
         batch applied under one lock), so a search sees every chunk of the call or none.
-        Their token vectors must have been written first (:meth:`write_tokens`).
+        Their token vectors must have been written first (:meth:`write_tokens`). Each row
+        carries the entity keys of its text (:func:`passage_keys`), for the agents' links.
 
         Shapes:
             dense: ``[len(chunks), dim]``.
@@ -229,6 +231,7 @@ class MilvusStore:
                 "search_text": c.search_text,
                 "dense": vec.tolist(),
                 "metadata": c.metadata,
+                "entities": entity_field(passage_keys(c.text)),
             }
             for c, vec in zip(chunks, dense, strict=True)
         ]

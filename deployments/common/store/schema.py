@@ -8,6 +8,9 @@
 - ``sparse`` SPARSE_FLOAT_VECTOR filled by Milvus' BM25 function from ``search_text``
 - ``dense`` FLOAT_VECTOR (COSINE)
 - ``metadata`` JSON
+- ``entities`` VARCHAR: the keys of the names the text mentions, as ``|key|key|``
+  (:mod:`deployments.common.entity_keys`): the entity links the agents follow by exact
+  match
 
 ``<collection>_tokens`` holds each chunk's compressed passage token vectors (the bulk of
 the data, tens of KB per chunk), which only the reranker reads, by chunk id:
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import logging
 
+from deployments.common.entity_keys import ENTITIES_MAX_BYTES
 from deployments.common.ids import MAX_CHUNK_ID_BYTES, MAX_DOC_ID_BYTES
 from deployments.errors import ConfigError
 
@@ -65,6 +69,7 @@ def chunks_schema(client, dim: int):
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
     schema.add_field("metadata", DataType.JSON)
+    schema.add_field("entities", DataType.VARCHAR, max_length=ENTITIES_MAX_BYTES)
     schema.add_function(
         Function(
             name="bm25",

@@ -2,7 +2,9 @@
 
 A passage's *title* names what it is about (a Wikipedia title, a file's heading); a
 *mention* of it is that title, lowercased, without a trailing disambiguation such as
-"(band)", found between word boundaries of another text. Links are how the agents follow
+"(band)", found between word boundaries of another text. In the store, each chunk keeps
+the keys of the names it mentions (:mod:`deployments.common.entity_keys`), so links back
+to a passage are found by exact match. Links are how the agents follow
 evidence: a question names the passages to start from, a passage names the passages it
 leads to, and two passages where one names the other form a chain.
 """
@@ -10,41 +12,19 @@ leads to, and two passages where one names the other form a chain.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 
+from deployments.common.entity_keys import entity_pattern, fold, title_key
 from deployments.common.mentions import entities
 from deployments.common.store.expr import string_literal
 from deployments.types import Hit
 
-_DISAMBIGUATION = re.compile(r"\s*\([^()]*\)\s*$")
-_NON_WORD = re.compile(r"[^\w]+")
 # Capitalised words that name no passage of their own in running text.
 _CALENDAR = frozenset(
     "january february march april may june july august september october november december "
     "monday tuesday wednesday thursday friday saturday sunday".split()
 )
 MAX_LINKS = 16
-
-
-def fold(text: str) -> str:
-    """Lowercase, accents and punctuation removed, words joined by single spaces.
-
-    >>> fold("Beyoncé's  \\"Lemonade\\" (album)!")
-    'beyonce s lemonade album'
-    """
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _NON_WORD.sub(" ", plain.lower()).strip()
-
-
-def title_key(title: str) -> str:
-    """The title as it is mentioned: folded, without a trailing "(disambiguation)".
-
-    >>> title_key("Tinted Windows (band)")
-    'tinted windows'
-    """
-    return fold(_DISAMBIGUATION.sub("", title))
 
 
 def mentions(text: str, title: str) -> bool:
@@ -164,21 +144,16 @@ def title_expression(names: Iterable[str]) -> str | None:
 
 
 def mention_expression(titles: Iterable[str]) -> str | None:
-    """A Milvus expression matching passages whose text mentions one of ``titles``
-    (without its "(disambiguation)"): the links that point back at these passages.
+    """A Milvus expression matching passages whose text mentions one of ``titles`` (its
+    :func:`title_key` is among the entity keys stored with each chunk): the links that
+    point back at these passages. None when no title has a key.
 
-    >>> print(mention_expression(["Heat (film)", "Michael Mann"]))
-    (text like "%Heat%" or text like "%Michael Mann%")
+    >>> print(mention_expression(["Heat (film)", "Michael Mann", "Heat"]))
+    (entities like "%|heat|%" or entities like "%|michael mann|%")
     """
-    parts = []
-    for title in dict.fromkeys(_DISAMBIGUATION.sub("", t).strip() for t in titles):
-        if len(title) < 3 or "%" in title or "_" in title:
-            continue
-        try:
-            parts.append(f"text like {string_literal(f'%{title}%')}")
-        except ValueError:
-            continue
-    return f"({' or '.join(parts[:MAX_LINKS])})" if parts else None
+    keys = [k for k in dict.fromkeys(map(title_key, titles)) if k][:MAX_LINKS]
+    parts = [f"entities like {string_literal(entity_pattern(k))}" for k in keys]
+    return f"({' or '.join(parts)})" if parts else None
 
 
 def by_document(lists: Sequence[Sequence[Hit]]) -> list[Hit]:

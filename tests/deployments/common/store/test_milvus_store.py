@@ -218,3 +218,32 @@ def test_a_released_collection_is_loaded_again(corpus, milvus_uri: str) -> None:
     assert hits[0].chunk_id == "zebra#0000"
     MilvusClient(milvus_uri).release_collection(store.tokens)
     assert store.fetch_tokens(["zebra#0000"]) == {"zebra#0000": "blob-zebra#0000"}
+
+
+def test_entity_links_are_followed_by_exact_match(milvus_uri: str) -> None:
+    """Each chunk row carries its text's entity keys; the agents' backlink expression finds
+    the passages naming a title, whatever its disambiguation, accents or quotes."""
+    from deployments.supervisor.agents.links import mention_expression
+
+    store = _store(milvus_uri)
+    texts = {
+        "album": ("Glass Hours (album)", "Glass Hours is the debut of Velvet Ferns."),
+        "band": ("Velvet Ferns", 'Velvet Ferns first played in Zürich after "Glass Hours".'),
+        "city": ("Zürich", "Zürich is a city; Tucker's Island is not near it."),
+        "other": ("Glassworks", "Glassworks make hour glasses."),
+    }
+    chunks = [Chunk(f"{k}#0000", k, title, text) for k, (title, text) in texts.items()]
+    _write(store, chunks, _unit(np.random.default_rng(3), len(chunks)))
+    vectors = _unit(np.random.default_rng(4), 1)
+
+    def backlinks(*titles: str) -> set[str]:
+        where = mention_expression(titles)
+        (hits,) = store.search(["x"], vectors, mode="dense", limit=10, where=where)
+        return {h.doc_id for h in hits}
+
+    assert backlinks("Glass Hours (album)") == {"album", "band"}
+    assert backlinks("Zurich") == {"band", "city"}
+    assert backlinks("Tucker's Island, Bermuda") == set()  # "tucker s island bermuda"
+    assert backlinks("Tucker's Island") == {"city"}
+    assert backlinks("Velvet Ferns", "Nobody") == {"album", "band"}
+    store.close()

@@ -8,7 +8,7 @@ import zlib
 
 import numpy as np
 
-from deployments.supervisor.agents.links import fold
+from deployments.common.entity_keys import fold, passage_keys
 from deployments.supervisor.agents.validate import terms
 from deployments.types import Hit
 
@@ -26,18 +26,23 @@ PASSAGES = {
     "Supergroup": "A supergroup is a band whose members are famous from other bands.",
 }
 _NAMES = re.compile(r'title (==|like) "((?:[^"\\]|\\.)*)"')
+_KEYS = re.compile(r'entities like "%\|([^"|]*)\|%"')
 
 
 def hits_for(query: str, where: str | None = None, limit: int = 10) -> list[Hit]:
     words = terms(query)
-    allowed = None
+    allowed = keys = None
     if where and "title" in where:
         allowed = _NAMES.findall(where)
+    if where and "entities" in where:
+        keys = set(_KEYS.findall(where))
     scored = []
     for title, text in PASSAGES.items():
         if allowed is not None and not any(
             title == n if op == "==" else title.startswith(n.removesuffix("%")) for op, n in allowed
         ):
+            continue
+        if keys is not None and not keys & set(passage_keys(text)):  # the stored entities
             continue
         overlap = len(words & terms(f"{title} {text}"))
         if overlap:
