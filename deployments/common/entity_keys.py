@@ -22,6 +22,7 @@ Tour in Barcelona", "Asian Games" in "the 1970 Asian Games").
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 
@@ -84,16 +85,20 @@ def passage_keys(text: str, limit: int = MAX_ENTITIES) -> list[str]:
     levee breaks|taconic|taconic orogeny|ms kay|ms|kay|ms kay sang|kay sang|levee|breaks
     """
     keys: dict[str, None] = {}
-    for quoted in _QUOTED.findall(text):  # titles of works: "When the Levee Breaks"
-        keys.setdefault(fold(quoted))
-    for run, tail in _runs(text):
-        extra = [" ".join([*run, tail]), " ".join([*run[-1:], tail])] if tail else []
-        for key in [*_stretches(run), *extra]:
-            if len(keys) >= limit:
-                return list(keys)
-            if len(key.encode()) <= MAX_KEY_BYTES:
-                keys.setdefault(key)
+    quoted = (fold(q) for q in _QUOTED.findall(text))  # titles of works: "Levee Breaks"
+    named = (key for run, tail in _runs(text) for key in _run_keys(run, tail))
+    for key in itertools.chain(quoted, named):
+        if len(keys) >= limit:
+            break
+        if key and len(key.encode()) <= MAX_KEY_BYTES:
+            keys.setdefault(key)
     return list(keys)
+
+
+def _run_keys(run: list[str], tail: str | None) -> list[str]:
+    """A run's key and its stretches, then the run with the lowercase word after it."""
+    extra = [" ".join([*run, tail]), " ".join([*run[-1:], tail])] if tail else []
+    return [*_stretches(run), *extra]
 
 
 def _runs(text: str) -> list[tuple[list[str], str | None]]:
@@ -135,8 +140,9 @@ def _close(run: list[str], runs: list, tail: str | None) -> None:
         run = run[1:]
     while run and not _named(run[0]):  # "During the Taconic orogeny"
         run = run[1:]
-    if run and not (len(run) == 1 and run[0].lower() in _STOP):
-        runs.append(([fold(w) for w in run if fold(w)], fold(tail) if tail else None))
+    words = [fold(w) for w in run if fold(w)]
+    if words and not (len(run) == 1 and run[0].lower() in _STOP):
+        runs.append((words, fold(tail) or None if tail else None))
 
 
 def _named(word: str) -> bool:

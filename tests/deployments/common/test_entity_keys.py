@@ -69,6 +69,13 @@ def test_a_name_heavy_text_is_cut_to_the_schema() -> None:
     assert passage_keys(text, limit=5) == keys[:5]
     long_name = " ".join(["Wolfeschlegelsteinhausenbergerdorff"] * 6)
     assert all(len(k.encode()) <= MAX_KEY_BYTES for k in passage_keys(long_name))
+    # Quoted titles count against the same bounds (each up to 120 characters, 3 bytes each).
+    quoted = " ".join(f'"{"東京" * 58}{i}" "q{i} 東京"' for i in range(400)) + ' "!?" "" '
+    keys = passage_keys(quoted)
+    assert len(keys) == MAX_ENTITIES and "" not in keys
+    assert keys[:2] == ["q0 東京", "q1 東京"]  # the long ones are over MAX_KEY_BYTES
+    assert all(len(k.encode()) <= MAX_KEY_BYTES for k in keys)
+    assert len(entity_field(keys).encode()) <= ENTITIES_MAX_BYTES
 
 
 @given(st.text(max_size=400))
