@@ -60,7 +60,9 @@ def call(
 
 
 def wait_ready(url: str, *, timeout_s: float = 600.0, interval_s: float = 2.0) -> None:
-    """Poll ``GET /healthz`` until every deployment is ready, or raise ApiError."""
+    """Poll ``GET /healthz`` until every deployment is ready, or raise ApiError: at once
+    when a deployment failed to deploy (Serve gave up on its replicas; waiting longer
+    changes nothing), else after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     last = "no answer yet"
     while time.monotonic() < deadline:
@@ -69,10 +71,26 @@ def wait_ready(url: str, *, timeout_s: float = 600.0, interval_s: float = 2.0) -
             if reply.status_code == 200:
                 return
             last = reply.text[:300]
+            failed = _failed_deployments(reply)
+            if failed:
+                raise ApiError(
+                    f"{url}: deployment(s) {', '.join(failed)} failed to start (Serve gave "
+                    "up retrying them); their error is in the `serve run` output or the Ray "
+                    "dashboard (`serve status` shows it too)"
+                )
         except httpx.HTTPError as exc:
             last = str(exc)
         time.sleep(interval_s)
     raise ApiError(f"{url} was not ready after {timeout_s:.0f}s (last: {last})")
+
+
+def _failed_deployments(reply: httpx.Response) -> list[str]:
+    """The deployments ``/healthz`` reports as DEPLOY_FAILED."""
+    try:
+        statuses = reply.json().get("deployments") or {}
+    except (ValueError, AttributeError):
+        return []
+    return sorted(name for name, status in statuses.items() if status == "DEPLOY_FAILED")
 
 
 def die(message: str) -> None:

@@ -171,10 +171,13 @@ def ensure_collection(client, name: str, build) -> list[dict]:
     fields = client.describe_collection(name)["fields"]
     want, have = _signature(schema.to_dict()["fields"]), _signature(fields)
     if have != want:
+        missing = ", ".join(f"{n} ({kind})" for n, kind in sorted(want - have))
+        other = ", ".join(f"{n} ({kind})" for n, kind in sorted(have - want))
         raise ConfigError(
             f"Milvus collection {name!r} does not have the fields this version of rag-serve "
-            f"writes (found {sorted(have)}, expected {sorted(want)}): choose another "
-            "milvus.collection, or drop this one and ingest again",
+            f"writes (missing or different: {missing or 'none'}; not expected: "
+            f"{other or 'none'}); it was made by an older version or by someone else: "
+            "choose another milvus.collection, or drop this one and ingest again",
             param="milvus.collection",
         )
     client.load_collection(name)

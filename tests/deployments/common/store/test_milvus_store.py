@@ -208,6 +208,24 @@ def test_a_collection_with_other_fields_is_refused(milvus_uri: str) -> None:
         _store(milvus_uri, dim=None, name="old_layout")
 
 
+def test_a_collection_made_before_entity_keys_is_refused_naming_the_field(milvus_uri: str):
+    """An upgrade over data written before chunks kept their entity keys: refused at start
+    with the missing field named, the data left as it was."""
+    from pymilvus import MilvusClient
+
+    from deployments.common.store import schema
+
+    client = MilvusClient(milvus_uri)
+    old, index = schema.chunks_schema(client, DIM)
+    old.fields.remove(next(f for f in old.fields if f.name == "entities"))  # the old layout
+    client.create_collection("before_entities", schema=old, index_params=index)
+    with pytest.raises(ConfigError) as info:
+        _store(milvus_uri, name="before_entities")
+    assert "missing or different: entities (VARCHAR:16513)" in info.value.message
+    assert "not expected: none" in info.value.message
+    assert client.has_collection("before_entities")
+
+
 def test_a_released_collection_is_loaded_again(corpus, milvus_uri: str) -> None:
     """What a restarted Milvus looks like: collections released; the next call reloads."""
     from pymilvus import MilvusClient
