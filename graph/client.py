@@ -87,8 +87,10 @@ def wait_ready(url: str, *, timeout_s: float = 600.0, interval_s: float = 2.0) -
 def _failed_deployments(reply: httpx.Response) -> list[str]:
     """The deployments ``/healthz`` reports as DEPLOY_FAILED."""
     try:
-        statuses = reply.json().get("deployments") or {}
-    except (ValueError, AttributeError):
+        statuses = reply.json().get("deployments")
+    except (ValueError, AttributeError):  # not JSON, or not an object
+        return []
+    if not isinstance(statuses, dict):
         return []
     return sorted(name for name, status in statuses.items() if status == "DEPLOY_FAILED")
 

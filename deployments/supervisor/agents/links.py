@@ -2,11 +2,11 @@
 
 A passage's *title* names what it is about (a Wikipedia title, a file's heading); a
 *mention* of it is that title, lowercased, without a trailing disambiguation such as
-"(band)", found between word boundaries of another text. In the store, each chunk keeps
-the keys of the names it mentions (:mod:`deployments.common.entity_keys`), so links back
-to a passage are found by exact match. Links are how the agents follow
+"(band)", found between word boundaries of another text. Links are how the agents follow
 evidence: a question names the passages to start from, a passage names the passages it
-leads to, and two passages where one names the other form a chain.
+leads to, and two passages where one names the other form a chain. In the store, each
+chunk keeps the keys of the names it mentions (:mod:`deployments.common.entity_keys`), so
+the links back to a passage are found by exact match.
 """
 
 from __future__ import annotations
