@@ -26,6 +26,8 @@ import itertools
 import re
 import unicodedata
 
+from deployments.common.words import NAME_CONNECTORS
+
 #: At most this many keys per chunk (the schema's ``max_capacity``); the first met win.
 MAX_ENTITIES = 128
 #: A key longer than this (UTF-8 bytes) is not stored.
@@ -43,15 +45,14 @@ _QUOTED = re.compile(r'"([^"]{1,120})"')
 _POSSESSIVE = re.compile(r"['’]s$")
 # Abbreviations a name continues after ("St. Louis", "Vol. 2"), besides initials.
 _ABBREVIATIONS = frozenset("st mt ft vol no jr sr dr mr mrs ms gen col lt sgt".split())
-_CONNECTORS = frozenset(
-    "of the de da di del della des du la le van von der den y al el bin and".split()
-)
+_CONNECTORS = NAME_CONNECTORS | {"and"}  # "Charles and Ray Eames"
 # Capitalised words that open sentences or name no passage of their own.
 _STOP = frozenset(
     "a an the he she it they we i you his her its their our this that these those there "
     "in on at of for to from by with as after before during when while where which who "
     "what how why but and or so if then also however although because since".split()
 )
+_NOT_TAIL = _STOP | _CONNECTORS  # words that never follow a name as part of it
 
 
 def fold(text: str) -> str:
@@ -121,7 +122,7 @@ def _runs(text: str) -> list[tuple[list[str], str | None]]:
             joined = joined or gap == ", "
             current.append(word)
         else:
-            tail = word.lower() if gap == " " and word.lower() not in _STOP | _CONNECTORS else None
+            tail = word.lower() if gap == " " and word.lower() not in _NOT_TAIL else None
             _close(current, runs, None if name else tail)
             current, joined = ([word] if name else []), False
         if name and _POSSESSIVE.search(word):  # "Shane Mosley's" and "Tucker's Island"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from deployments.common.words import AUX, IMPERATIVES, WH
+from deployments.common.words import AUX, IMPERATIVES, NAME_CONNECTORS, WH
 
 PERSONAL = frozenset("he him his she her hers they them their theirs".split())
 _NEUTER = frozenset({"it", "its"})
@@ -47,10 +47,6 @@ _LIGHT_VERBS = frozenset(
     "take took taken give gave given say said find found become became look like likes "
     "want need tell explain describe".split()
 )
-_CONNECTORS = frozenset(
-    "of the de da di del della des du la le van von der den y al el bin".split()
-)
-
 TOKEN = re.compile(r"\w+(?:[-'.&]\w+)*")
 _QUOTED = re.compile(r'"([^"]{1,120})"')
 _ABOUT = re.compile(r"\b(?i:about)\s+(?:(?:the|a|an)\s+)?(?P<x>[^?]{1,120})$")
@@ -183,7 +179,7 @@ def entities(text: str) -> list[Span]:
                 j += 1
                 continue
             k = j  # connectors ("of", "of the", "van der") between capitalised words
-            while k < len(tokens) and tokens[k].group() in _CONNECTORS:
+            while k < len(tokens) and tokens[k].group() in NAME_CONNECTORS:
                 k += 1 if _adjacent(text, tokens[k - 1], tokens[k]) else len(tokens)
             if k < len(tokens) and _adjacent(text, tokens[k - 1], tokens[k]):
                 if _capitalised(tokens[k].group()):

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from deployments.common.entity_keys import entity_pattern, fold, title_key
 from deployments.common.mentions import entities
 from deployments.common.store.expr import string_literal
+from deployments.common.words import FUNCTION_WORDS
 from deployments.types import Hit
 
 # Capitalised words that name no passage of their own in running text.
@@ -70,7 +71,7 @@ def bridge_entities(question: str, passages: Sequence[Hit], limit: int) -> list[
     for rank, hit in enumerate(passages):
         own = title_key(hit.title)
         for position, (sentence, names) in enumerate(_sentence_entities(hit.text)):
-            overlap = len(words & set(fold(sentence).split()) - _COMMON)
+            overlap = len(words & set(fold(sentence).split()) - FUNCTION_WORDS)
             for name in names:
                 key = fold(name)
                 if (
@@ -87,11 +88,6 @@ def bridge_entities(question: str, passages: Sequence[Hit], limit: int) -> list[
     return [name for _, name in sorted(ranked.values())[:limit]]
 
 
-_COMMON = frozenset(
-    "a an and are as at be by did do does for from had has have he her his how in is it its "
-    "of on or she that the their they this to was were what when where which who whom why "
-    "with".split()
-)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 

@@ -14,16 +14,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deployments.supervisor.agents.links import fold, question_entities, title_key
+from deployments.common.entity_keys import fold, title_key
+from deployments.common.words import FUNCTION_WORDS
+from deployments.supervisor.agents.links import question_entities
 from deployments.types import Hit
 
 _CITED = re.compile(r"\s*\[(\d{1,3})\]")
 _PIECE = re.compile(r"[^\[]+?(?:\s*\[\d{1,3}\])+[.!?]?|[^\[]+$")
-_STOP = frozenset(
-    "a an and are as at be by can did do does for from had has have he her his how in is it "
-    "its of on or she that the their they this to was were what when where which who whom "
-    "why will with".split()
-)
+_STOP = FUNCTION_WORDS | {"can", "will"}
 
 
 @dataclass(frozen=True)
